@@ -1,0 +1,179 @@
+"""Input validation and coercion for the public API: every check happens here, before any kernel runs.
+
+The kernels take C-contiguous 2-D ``(N, C)`` float32/float64 arrays; this module turns ``(..., C)``
+inputs of any layout into those, copying only when the layout or dtype requires it, and raises
+``TypeError`` / ``ValueError`` naming the argument when an input is unusable.
+"""
+
+import numbers
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def compute_dtype(dtype, name):
+    """The dtype a floating computation runs in for input ``dtype`` (float16 -> float32, ints -> float64)."""
+    if dtype == np.float32 or dtype == np.float64:
+        return np.dtype(dtype)
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    raise TypeError(f"{name} must be a real numeric array (float, int or bool), got dtype {dtype}")
+
+
+def as_logits_2d(logits, name="logits"):
+    """Coerce ``logits`` of shape ``(..., C)`` to a C-contiguous ``(N, C)`` float32/float64 array.
+
+    Returns
+    -------
+    z : ndarray, shape (N, C)
+        A view of the input when its dtype and layout allow, else a copy.
+    batch_shape : tuple
+        ``logits.shape[:-1]``.
+    """
+    arr = np.asarray(logits)
+    dtype = compute_dtype(arr.dtype, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least 1 dimension (the class axis is last), got a scalar")
+    if arr.shape[-1] == 0:
+        raise ValueError(f"{name} has 0 classes (shape {arr.shape}); the last axis must be at least 1")
+    z = np.ascontiguousarray(arr, dtype=dtype).reshape(-1, arr.shape[-1])
+    return z, arr.shape[:-1]
+
+
+def _describe_row(flat_index, batch_shape):
+    if len(batch_shape) <= 1:
+        return f"row {flat_index}"
+    return f"position {tuple(int(i) for i in np.unravel_index(flat_index, batch_shape))}"
+
+
+def as_labels(target, batch_shape, n_classes, ignore_index):
+    """Integer class labels of shape ``batch_shape`` as a flat C-contiguous int64 array, range-checked."""
+    labels = np.asarray(target)
+    if labels.shape != tuple(batch_shape):
+        raise ValueError(f"target holds class indices of shape {labels.shape}, but logits of batch shape "
+                         f"{tuple(batch_shape)} need labels of shape {tuple(batch_shape)}")
+    if labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= n_classes:
+            flat = labels.reshape(-1)
+            if flat.dtype.kind == "i":
+                flat = flat.astype(np.int64, copy=False)
+                bad = (flat != ignore_index) & ((flat < 0) | (flat >= n_classes))
+            else:  # unsigned: never negative, and may exceed int64
+                bad = flat >= n_classes
+            if bad.any():
+                first = int(np.argmax(bad))
+                raise ValueError(f"target: label {int(flat[first])} at {_describe_row(first, batch_shape)} "
+                                 f"is outside [0, {n_classes}) and is not ignore_index ({ignore_index})")
+    return np.ascontiguousarray(labels.reshape(-1), dtype=np.int64)
+
+
+def classify_target(target, logits_shape):
+    """Return "labels" or "probs" for ``target``, or raise naming what is wrong with it."""
+    arr = np.asarray(target)
+    kind = arr.dtype.kind
+    batch_shape = tuple(logits_shape[:-1])
+    if kind in "iu":
+        return "labels"
+    if kind == "f":
+        if arr.shape == tuple(logits_shape):
+            return "probs"
+        if arr.shape == batch_shape:
+            raise TypeError(f"target has the shape of class labels {arr.shape} but a floating dtype "
+                            f"({arr.dtype}); pass integer class indices, e.g. target.astype(np.int64)")
+        raise ValueError(f"target of shape {arr.shape} matches neither class labels (shape "
+                         f"{batch_shape}) nor class probabilities (shape {tuple(logits_shape)})")
+    raise TypeError(f"target must be integer class indices or floating class probabilities, "
+                    f"got dtype {arr.dtype}")
+
+
+def as_probs(target, logits_shape, dtype):
+    """Class-probability targets as a C-contiguous ``(N, C)`` array of ``dtype``: finite, non-negative."""
+    t = np.ascontiguousarray(target, dtype=dtype).reshape(-1, logits_shape[-1])
+    if t.size:
+        low, high = t.min(), t.max()
+        if not low >= 0:  # also catches NaN
+            bad = int(np.argmax(~(t >= 0).all(axis=1)))
+            raise ValueError(f"target probabilities must be non-negative and not NaN; row {bad} is not")
+        if not np.isfinite(high):
+            bad = int(np.argmax(~np.isfinite(t).all(axis=1)))
+            raise ValueError(f"target probabilities must be finite; row {bad} holds inf")
+    return t
+
+
+def as_weights(weight, shape, name, what):
+    """A C-contiguous float64 weight array of exactly ``shape``: finite and non-negative; ones if None."""
+    if weight is None:
+        return np.ones(shape, dtype=np.float64)
+    w = np.asarray(weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {w.dtype}")
+    if w.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} ({what}), got {w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+    if w.size and not (np.isfinite(w).all() and w.min() >= 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    return w
+
+
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def check_label_smoothing(label_smoothing):
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"label_smoothing must be a real number, got {type(label_smoothing).__name__}")
+    value = float(label_smoothing)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return value
+
+
+def check_ignore_index(ignore_index):
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    return int(ignore_index)
+
+
+def check_out(out, shape, dtype, inputs):
+    """Validate a user's ``out`` array and pick the C-contiguous ``(N, C)`` buffer the kernel writes into.
+
+    ``out`` may be the logits themselves (the kernels read each row before overwriting it). When
+    ``out`` is not C-contiguous or overlaps another input, the kernel writes into a temporary that
+    ``finish_out`` copies into ``out``.
+
+    Returns
+    -------
+    buffer : ndarray, shape (N, C)
+    is_temporary : bool
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"out must have dtype {dtype} (the computation's dtype), got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    n_classes = shape[-1]
+    if out.flags.c_contiguous:
+        buffer = out.reshape(-1, n_classes)
+        logits2d, *others = inputs
+        is_logits = (buffer.__array_interface__["data"][0] == logits2d.__array_interface__["data"][0]
+                     and buffer.shape == logits2d.shape)
+        overlaps = (not is_logits and np.shares_memory(buffer, logits2d)) or any(
+            np.shares_memory(buffer, other) for other in others)
+        if not overlaps:
+            return buffer, False
+    return np.empty((out.size // n_classes, n_classes), dtype=dtype), True
+
+
+def finish_out(out, buffer, is_temporary):
+    """Copy the kernel's temporary ``buffer`` into ``out`` when one was used; return ``out``."""
+    if is_temporary:
+        out[...] = buffer.reshape(out.shape)
+    return out

@@ -1,0 +1,118 @@
+"""Command line: ``fastxent`` / ``python -m fastxent``.
+
+``fastxent`` with no command runs the self-demo; ``fastxent info`` describes the installation.
+"""
+
+import argparse
+import platform
+import sys
+import time
+
+import numpy as np
+
+import fastxent
+from fastxent import _backends
+from fastxent._naive import naive_softmax_cross_entropy_with_grad
+
+
+def _median_seconds(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _numba_facts():
+    try:
+        import numba
+    except ImportError as exc:
+        return {"numba": f"not importable ({exc})"}
+    facts = {"numba": numba.__version__, "numba max threads": numba.config.NUMBA_NUM_THREADS}
+    if _backends.is_available("numba"):
+        fastxent.logsumexp(np.zeros((1, 1)), backend="numba", n_threads=1)  # starts the thread pool
+        facts["numba threading layer"] = numba.threading_layer()
+    return facts
+
+
+def _cython_facts():
+    if not _backends.is_available("cython"):
+        return {"cython extension": f"not available ({_backends._failed.get('cython')})"}
+    ext = _backends.load_backend("cython")
+    facts = {"cython extension": ext.__file__, "OpenMP": "enabled" if ext.OPENMP_ENABLED else
+             "DISABLED (kernels run single-threaded)", "OpenMP max threads": ext.openmp_max_threads()}
+    facts.update({f"build {key}": value for key, value in ext.BUILD_INFO.items()})
+    return facts
+
+
+def info(args):
+    """Print versions, backends, OpenMP status, numba threading layer and thread counts."""
+    facts = {
+        "fastxent": fastxent.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "backends available": ", ".join(fastxent.backends()),
+        "backend for 'auto'": _backends.resolve_backend_name("auto"),
+        "usable cores": fastxent._threads.usable_cores(),
+        "default n_threads": fastxent.get_num_threads(),
+    }
+    facts.update(_numba_facts())
+    facts.update(_cython_facts())
+    width = max(map(len, facts))
+    for key, value in facts.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def demo(args):
+    """Score random logits with every backend, check them against the reference, and time them."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, size=(args.rows, args.classes)).astype(np.float32)
+    labels = rng.integers(0, args.classes, size=args.rows)
+    print(f"fastxent {fastxent.__version__}: softmax cross-entropy + gradient of {args.rows:,} x "
+          f"{args.classes:,} float32 logits ({logits.nbytes / 1e6:.0f} MB), "
+          f"{fastxent.get_num_threads()} threads")
+    naive_loss, naive_grad = naive_softmax_cross_entropy_with_grad(logits, labels)
+    naive_s = _median_seconds(lambda: naive_softmax_cross_entropy_with_grad(logits, labels), args.repeats)
+    print(f"  {'textbook NumPy':<22} loss {naive_loss:.6f}   {naive_s * 1e3:8.1f} ms   1.0x")
+    out = np.empty_like(logits)
+    for name in fastxent.backends():
+        if name == "numpy":
+            continue
+        loss, grad = fastxent.softmax_cross_entropy_with_grad(logits, labels, backend=name, out=out)
+        error = float(np.max(np.abs(grad - naive_grad))) * args.rows
+        if not (abs(float(loss) - naive_loss) <= 1e-5 * abs(naive_loss) and error <= 1e-4):
+            print(f"error: backend {name} disagrees with NumPy (loss {loss} vs {naive_loss}, "
+                  f"grad error {error:.2e})", file=sys.stderr)
+            return 1
+        seconds = _median_seconds(lambda: fastxent.softmax_cross_entropy_with_grad(
+            logits, labels, backend=name, out=out), args.repeats)
+        print(f"  {'fastxent ' + name:<22} loss {float(loss):.6f}   {seconds * 1e3:8.1f} ms "
+              f"{naive_s / seconds:6.1f}x")
+    print("All backends agree with NumPy.")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="fastxent", description="Fast cross-entropy losses and "
+                                     "gradients. With no command: a short self-demo.")
+    parser.set_defaults(func=demo, rows=20_000, classes=1_000, repeats=5)
+    commands = parser.add_subparsers(title="commands")
+    info_parser = commands.add_parser("info", help="versions, backends, OpenMP and thread counts")
+    info_parser.set_defaults(func=info)
+    demo_parser = commands.add_parser("demo", help="time every backend on random logits (the default)")
+    demo_parser.add_argument("--rows", type=int, default=20_000)
+    demo_parser.add_argument("--classes", type=int, default=1_000)
+    demo_parser.add_argument("--repeats", type=int, default=5)
+    demo_parser.set_defaults(func=demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if getattr(args, "rows", 1) < 1 or getattr(args, "classes", 1) < 1 or getattr(args, "repeats", 1) < 1:
+        print("error: --rows, --classes and --repeats must be positive", file=sys.stderr)
+        return 2
+    return args.func(args)
