@@ -109,13 +109,17 @@ class _Problem:
     reduction: str
     kernels: object
     n_threads: int
+    weighted_classes: bool      # False when weight was None (all ones)
+    weighted_rows: bool         # False when sample_weight was None (all ones)
 
     def mean_denominator(self):
         """The mean's denominator: the sum over non-ignored rows of sample weight x class weight of
         the label (labels), or the sum of sample weights (probabilities), as torch and scikit-learn."""
         if not self.has_labels:
-            return float(np.sum(self.sample_weight))
+            return float(np.sum(self.sample_weight)) if self.weighted_rows else float(len(self.sample_weight))
         kept = self.target != self.ignore_index
+        if not (self.weighted_rows or self.weighted_classes):
+            return float(np.count_nonzero(kept))
         if kept.all():
             return float(np.sum(self.sample_weight * self.class_weight[self.target]))
         return float(np.sum(self.sample_weight[kept] * self.class_weight[self.target[kept]]))
@@ -143,7 +147,8 @@ def _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothin
     class_weight = v.as_weights(weight, (n_classes,), "weight", "one weight per class")
     sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
     return _Problem(z, batch_shape, tgt, has_labels, class_weight, sample_w.reshape(n_rows), ignore_index,
-                    label_smoothing, reduction, resolve_backend(backend), resolve_n_threads(n_threads))
+                    label_smoothing, reduction, resolve_backend(backend), resolve_n_threads(n_threads),
+                    weight is not None, sample_weight is not None)
 
 
 def _check_kernel_result(bad_rows):
