@@ -13,6 +13,8 @@ the kernels listed in ``KERNELS`` under the same names with the same positional 
 * ``grad_out`` is a writable ``(N, C)`` array of the logits' dtype; it may be ``logits`` itself. It
   receives ``grad_scale * sample_weight[i] * d loss_i / d logits[i]``.
 * ``n_threads`` (last) is a positive int; results never depend on it.
+* A row whose target weights are all zero (an ignored row, or zero weights) has loss 0 and a zero
+  gradient row even if its logits hold NaN or inf.
 * The labels kernels return the number of rows whose label is neither in ``[0, C)`` nor
   ``ignore_index``. Such rows get a NaN loss and a NaN gradient row; nothing outside the arrays is
   ever read or written. (The public API rejects bad labels before any kernel runs.)
@@ -115,10 +117,12 @@ def _weighted_row_loss(logp, a, sample_weight):
 
 
 def _weighted_row_grad(logp, a, sample_weight, grad_scale):
-    """``grad_scale * sample_weight[i] * (A_i * softmax_i - a_i)``."""
+    """``grad_scale * sample_weight[i] * (A_i * softmax_i - a_i)``; 0 for a row with no target weight."""
     total = np.sum(a, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
-        return (grad_scale * sample_weight)[:, None] * (total * np.exp(logp) - a)
+        grad = (grad_scale * sample_weight)[:, None] * (total * np.exp(logp) - a)
+    # An ignored row (e.g. padding) has a zero gradient whatever garbage its logits hold.
+    return np.where(total == 0, 0.0, grad)
 
 
 def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_index,

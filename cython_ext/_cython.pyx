@@ -1,0 +1,336 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, binding=True, embedsignature=True
+"""Cython/OpenMP kernels of fastxent (``fastxent._cython``).
+
+Implements the kernel contract of ``fastxent._kernels.numpy_ref`` (same names, same positional
+parameters, same results within floating-point rounding; one deliberate difference: the gradient
+row of an ignored label is exactly 0, where the reference gives NaN if that row's logits hold a
+NaN or are all -inf).  Rows are distributed over OpenMP
+threads with a static schedule; each row is computed by the same code whatever the thread count,
+so results never depend on ``n_threads``.  The per-row loops are vectorised C (``fx_math.h``,
+``fx_rows.inc``); sums are accumulated in float64 whatever the logits' dtype.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport NAN
+from libc.stdint cimport int64_t
+
+cdef extern from "fx_math.h" nogil:
+    void fx_row_exp_f32(const float *x, float *out, Py_ssize_t n)
+    void fx_row_exp_f64(const double *x, double *out, Py_ssize_t n)
+    double fx_row_logsumexp_f32(const float *z, Py_ssize_t n)
+    double fx_row_logsumexp_f64(const double *z, Py_ssize_t n)
+    void fx_row_log_softmax_f32(const float *z, float *out, Py_ssize_t n)
+    void fx_row_log_softmax_f64(const double *z, double *out, Py_ssize_t n)
+    void fx_row_softmax_f32(const float *z, float *out, Py_ssize_t n)
+    void fx_row_softmax_f64(const double *z, double *out, Py_ssize_t n)
+    void fx_row_fill_f32(float *out, Py_ssize_t n, float v)
+    void fx_row_fill_f64(double *out, Py_ssize_t n, double v)
+    double fx_row_ce_label_f32(const float *z, float *g, Py_ssize_t n, Py_ssize_t y,
+                               const double *w, int w_uniform, double W, double eps, double s,
+                               double gscale)
+    double fx_row_ce_label_f64(const double *z, double *g, Py_ssize_t n, Py_ssize_t y,
+                               const double *w, int w_uniform, double W, double eps, double s,
+                               double gscale)
+    double fx_row_ce_probs_f32(const float *z, const float *t, float *g, Py_ssize_t n,
+                               const double *w, double eps, double s, double gscale)
+    double fx_row_ce_probs_f64(const double *z, const double *t, double *g, Py_ssize_t n,
+                               const double *w, double eps, double s, double gscale)
+
+    int fx_openmp_max_threads()
+    int FX_OPENMP_ENABLED
+    long FX_OPENMP_SPEC
+    int FX_BUILD_NATIVE
+    const char *FX_BUILD_COMPILER_ID
+    const char *FX_BUILD_COMPILER_VERSION
+    const char *FX_BUILD_C_FLAGS
+    const char *FX_BUILD_OPENMP_VERSION
+    const char *FX_BUILD_TYPE
+
+
+OPENMP_ENABLED = bool(FX_OPENMP_ENABLED)
+
+BUILD_INFO = {
+    "compiler_id": FX_BUILD_COMPILER_ID.decode("utf-8", "replace"),
+    "compiler_version": FX_BUILD_COMPILER_VERSION.decode("utf-8", "replace"),
+    "build_type": FX_BUILD_TYPE.decode("utf-8", "replace"),
+    "c_flags": FX_BUILD_C_FLAGS.decode("utf-8", "replace"),
+    "native": bool(FX_BUILD_NATIVE),
+    "openmp": bool(FX_OPENMP_ENABLED),
+    "openmp_version": FX_BUILD_OPENMP_VERSION.decode("utf-8", "replace") or None,
+    "openmp_spec_date": int(FX_OPENMP_SPEC) or None,
+}
+
+
+def openmp_max_threads():
+    """``omp_get_max_threads()`` of the OpenMP runtime (1 for a build without OpenMP)."""
+    return fx_openmp_max_threads()
+
+
+# --------------------------------------------------------------------------- argument checks
+
+cdef inline int _check_threads(int n_threads) except -1:
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be a positive int, got {n_threads}")
+    return 0
+
+
+cdef inline int _check_len(Py_ssize_t got, Py_ssize_t want, str what) except -1:
+    if got != want:
+        raise ValueError(f"{what} has length {got}, expected {want}")
+    return 0
+
+
+cdef inline int _check_2d(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t m0, Py_ssize_t m1,
+                          str what) except -1:
+    if n0 != m0 or n1 != m1:
+        raise ValueError(f"{what} has shape ({n0}, {n1}), expected ({m0}, {m1})")
+    return 0
+
+
+# --------------------------------------------------------------------------- elementwise / rows
+
+def exp_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
+    """``out[i, c] = exp(x[i, c])`` (``out`` may be ``x``).
+
+    The vectorised exp of ``fx_math.h`` (fx_expf / fx_exp), exposed for the accuracy tests: the row
+    kernels run the same reduction and polynomial on their arguments ``z - max(z) <= 0`` (bitwise
+    equal results down to ~ln(smallest normal), flushed to 0 below; here underflow is gradual).
+    """
+    cdef Py_ssize_t n = x.shape[0], k = x.shape[1], i
+    _check_threads(n_threads)
+    _check_2d(out.shape[0], out.shape[1], n, k, "out")
+    if n == 0 or k == 0:
+        return
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        if floating is float:
+            fx_row_exp_f32(&x[i, 0], &out[i, 0], k)
+        else:
+            fx_row_exp_f64(&x[i, 0], &out[i, 0], k)
+
+
+def logsumexp_rows(const floating[:, ::1] logits, floating[::1] out, int n_threads):
+    """``out[i] = log(sum_c exp(logits[i, c]))``; ``out`` is ``(N,)`` of the logits' dtype."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
+    _check_threads(n_threads)
+    _check_len(out.shape[0], n, "out")
+    if n == 0:
+        return
+    if k == 0:
+        out[:] = -float("inf")
+        return
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        if floating is float:
+            out[i] = <float>fx_row_logsumexp_f32(&logits[i, 0], k)
+        else:
+            out[i] = fx_row_logsumexp_f64(&logits[i, 0], k)
+
+
+def log_softmax_rows(const floating[:, ::1] logits, floating[:, ::1] out, int n_threads):
+    """``out[i, c] = logits[i, c] - logsumexp(logits[i])``; ``out`` may be ``logits``."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
+    _check_threads(n_threads)
+    _check_2d(out.shape[0], out.shape[1], n, k, "out")
+    if n == 0 or k == 0:
+        return
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        if floating is float:
+            fx_row_log_softmax_f32(&logits[i, 0], &out[i, 0], k)
+        else:
+            fx_row_log_softmax_f64(&logits[i, 0], &out[i, 0], k)
+
+
+def softmax_rows(const floating[:, ::1] logits, floating[:, ::1] out, int n_threads):
+    """``out[i, c] = exp(logits[i, c]) / sum_k exp(logits[i, k])``; ``out`` may be ``logits``."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
+    _check_threads(n_threads)
+    _check_2d(out.shape[0], out.shape[1], n, k, "out")
+    if n == 0 or k == 0:
+        return
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        if floating is float:
+            fx_row_softmax_f32(&logits[i, 0], &out[i, 0], k)
+        else:
+            fx_row_softmax_f64(&logits[i, 0], &out[i, 0], k)
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+cdef inline double _sum_weights(const double[::1] w) noexcept nogil:
+    cdef double W = 0.0
+    cdef Py_ssize_t c
+    for c in range(w.shape[0]):
+        W += w[c]
+    return W
+
+
+cdef inline bint _all_equal(const double[::1] w) noexcept nogil:
+    """Whether every class weight equals the first (lets the row loops skip the weight loads)."""
+    cdef Py_ssize_t c
+    for c in range(1, w.shape[0]):
+        if w[c] != w[0]:
+            return False
+    return w.shape[0] > 0 and w[0] == w[0]
+
+
+cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] labels,
+                           const double[::1] class_weight, const double[::1] sample_weight,
+                           int64_t ignore_index, double label_smoothing, double grad_scale,
+                           double[::1] loss_out, floating[:, ::1] grad_out, bint with_grad,
+                           int n_threads) except -1:
+    """Shared body of the two labels kernels (``grad_out`` is unused unless ``with_grad``)."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, bad = 0
+    cdef int64_t y
+    cdef double W, s
+    cdef bint uniform
+    cdef floating *g
+    _check_threads(n_threads)
+    _check_len(labels.shape[0], n, "labels")
+    _check_len(class_weight.shape[0], k, "class_weight")
+    _check_len(sample_weight.shape[0], n, "sample_weight")
+    _check_len(loss_out.shape[0], n, "loss_out")
+    if with_grad:
+        _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
+    if n == 0:
+        return 0
+    W = _sum_weights(class_weight)
+    uniform = _all_equal(class_weight)
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        y = labels[i]
+        s = sample_weight[i]
+        g = &grad_out[i, 0] if with_grad else NULL
+        if y == ignore_index:
+            loss_out[i] = s * 0.0
+            if with_grad and k > 0:
+                if floating is float:
+                    fx_row_fill_f32(g, k, 0.0)
+                else:
+                    fx_row_fill_f64(g, k, 0.0)
+        elif y < 0 or y >= k:
+            bad += 1
+            loss_out[i] = NAN
+            if with_grad and k > 0:
+                if floating is float:
+                    fx_row_fill_f32(g, k, NAN)
+                else:
+                    fx_row_fill_f64(g, k, NAN)
+        else:
+            if floating is float:
+                loss_out[i] = fx_row_ce_label_f32(&logits[i, 0], g, k, <Py_ssize_t>y,
+                                                  &class_weight[0], uniform, W, label_smoothing, s,
+                                                  grad_scale)
+            else:
+                loss_out[i] = fx_row_ce_label_f64(&logits[i, 0], g, k, <Py_ssize_t>y,
+                                                  &class_weight[0], uniform, W, label_smoothing, s,
+                                                  grad_scale)
+    return bad
+
+
+cdef int _ce_probs(const floating[:, ::1] logits, const floating[:, ::1] target,
+                   const double[::1] class_weight, const double[::1] sample_weight,
+                   double label_smoothing, double grad_scale, double[::1] loss_out,
+                   floating[:, ::1] grad_out, bint with_grad, int n_threads) except -1:
+    """Shared body of the two probability-target kernels."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
+    cdef floating *g
+    _check_threads(n_threads)
+    _check_2d(target.shape[0], target.shape[1], n, k, "target")
+    _check_len(class_weight.shape[0], k, "class_weight")
+    _check_len(sample_weight.shape[0], n, "sample_weight")
+    _check_len(loss_out.shape[0], n, "loss_out")
+    if with_grad:
+        _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
+    if n == 0:
+        return 0
+    if k == 0:
+        # No class: every loss is an empty sum (0) and there is no gradient to write.
+        for i in range(n):
+            loss_out[i] = sample_weight[i] * 0.0
+        return 0
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        g = &grad_out[i, 0] if with_grad else NULL
+        if floating is float:
+            loss_out[i] = fx_row_ce_probs_f32(&logits[i, 0], &target[i, 0], g, k,
+                                              &class_weight[0], label_smoothing,
+                                              sample_weight[i], grad_scale)
+        else:
+            loss_out[i] = fx_row_ce_probs_f64(&logits[i, 0], &target[i, 0], g, k,
+                                              &class_weight[0], label_smoothing,
+                                              sample_weight[i], grad_scale)
+    return 0
+
+
+def softmax_ce_labels_loss(const floating[:, ::1] logits, const int64_t[::1] labels,
+                           const double[::1] class_weight, const double[::1] sample_weight,
+                           int64_t ignore_index, double label_smoothing, double[::1] loss_out,
+                           int n_threads):
+    """Weighted per-row softmax cross-entropy for integer labels into ``loss_out`` (N,) float64.
+
+    Returns the number of rows whose label is neither in ``[0, C)`` nor ``ignore_index`` (those
+    rows get a NaN loss).
+    """
+    # No gradient: a None memoryview typed like the logits, never indexed (with_grad=False).
+    cdef floating[:, ::1] no_grad
+    no_grad = None
+    return int(_ce_labels(logits, labels, class_weight, sample_weight, ignore_index,
+                          label_smoothing, 0.0, loss_out, no_grad, False, n_threads))
+
+
+def softmax_ce_labels_loss_grad(const floating[:, ::1] logits, const int64_t[::1] labels,
+                                const double[::1] class_weight, const double[::1] sample_weight,
+                                int64_t ignore_index, double label_smoothing, double grad_scale,
+                                double[::1] loss_out, floating[:, ::1] grad_out, int n_threads):
+    """Fused ``softmax_ce_labels_loss`` plus the scaled gradient into ``grad_out`` (N, C).
+
+    ``grad_out`` may be ``logits`` itself.  Returns the number of bad-label rows (NaN loss and
+    NaN gradient row).
+    """
+    return int(_ce_labels(logits, labels, class_weight, sample_weight, ignore_index,
+                          label_smoothing, grad_scale, loss_out, grad_out, True, n_threads))
+
+
+def softmax_ce_probs_loss(const floating[:, ::1] logits, const floating[:, ::1] target,
+                          const double[::1] class_weight, const double[::1] sample_weight,
+                          double label_smoothing, double[::1] loss_out, int n_threads):
+    """Weighted per-row softmax cross-entropy for probability targets (N, C)."""
+    cdef floating[:, ::1] no_grad
+    no_grad = None
+    _ce_probs(logits, target, class_weight, sample_weight, label_smoothing, 0.0, loss_out,
+              no_grad, False, n_threads)
+
+
+def softmax_ce_probs_loss_grad(const floating[:, ::1] logits, const floating[:, ::1] target,
+                               const double[::1] class_weight, const double[::1] sample_weight,
+                               double label_smoothing, double grad_scale, double[::1] loss_out,
+                               floating[:, ::1] grad_out, int n_threads):
+    """Fused ``softmax_ce_probs_loss`` plus the scaled gradient into ``grad_out`` (N, C).
+
+    ``grad_out`` may be ``logits`` itself.
+    """
+    _ce_probs(logits, target, class_weight, sample_weight, label_smoothing, grad_scale,
+              loss_out, grad_out, True, n_threads)
+
+
+# --------------------------------------------------------------------------- docstrings
+# embedsignature writes the fused-type dispatcher's own signature ("(signatures, args, kwargs,
+# defaults, _fused_sigindex={})") at the head of a fused function's docstring; put the real
+# positional parameters there instead (inspect.signature already reports them correctly).
+def _fix_fused_docstrings():
+    cdef str name, head, sep, rest
+    for name in ("exp_rows", "logsumexp_rows", "log_softmax_rows", "softmax_rows",
+                 "softmax_ce_labels_loss", "softmax_ce_labels_loss_grad",
+                 "softmax_ce_probs_loss", "softmax_ce_probs_loss_grad"):
+        f = globals()[name]
+        head, sep, rest = (f.__doc__ or "").partition("\n")
+        if "_fused_sigindex" in head:
+            code = f.__code__
+            params = ", ".join(code.co_varnames[:code.co_argcount])
+            try:
+                f.__doc__ = f"{name}({params})" + sep + rest
+            except (AttributeError, TypeError):
+                pass
+
+
+_fix_fused_docstrings()
+del _fix_fused_docstrings

@@ -1,0 +1,263 @@
+/*
+ * fx_math.h -- vectorisable exp and the per-row cross-entropy loops of fastxent's Cython backend.
+ *
+ * Everything here is `static inline` C that GCC and Clang auto-vectorise WITHOUT -ffast-math:
+ *
+ *  - fx_expf / fx_exp: Cody-Waite range reduction (n = round(x log2 e) by the 1.5*2^k magic-number
+ *    trick, no libm call), a polynomial on [-ln2/2, ln2/2], and scaling by 2^n built from exponent
+ *    bits (memcpy bitcasts).  NaN -> NaN, x above the overflow threshold -> +inf, underflow -> 0,
+ *    with no branch (see "How the special cases work" below).  fx_expf_nonpos / fx_exp_nonpos
+ *    are the same functions for arguments <= 0 (all the row kernels need): bitwise equal to
+ *    fx_expf / fx_exp down to ~ln(smallest normal), flushed to 0 below, cheaper scaling.
+ *    Accuracy measured on x86-64 (AVX-512 + FMA, and SSE2 without FMA): fx_expf is within 1 ulp
+ *    of the correctly rounded result for every one of the 2^32 floats (exhaustive; max error
+ *    1.01 ulp against the exact value on [-87.3, 88.7]); fx_exp < 1 ulp on [-708, 709.7]
+ *    (sampled against np.exp and decimal).
+ *
+ *  - the row loops (fx_rows.inc, instantiated once for float and once for double): every loop
+ *    over the classes of one row is an `omp simd` loop (needs -fopenmp-simd or -fopenmp; without
+ *    either the pragma is ignored and the compiler vectorises what it proves safe).  `omp simd`
+ *    also tells the compiler that an output row may be *the same* memory as the input row
+ *    (in-place softmax / gradient): each iteration reads its element before writing it.
+ *
+ * Flags: IEEE semantics are required (NaN/inf guards), so never -ffast-math / -ffinite-math-only
+ * (an #error below enforces it).  GCC needs -fno-trapping-math to if-convert the clamp of the exp
+ * argument (the clamped path constant-folds, and under the default -ftrapping-math GCC will not
+ * speculate the other path's float operations); that flag keeps every IEEE result (NaN, inf,
+ * signed zeros, rounding) and only stops treating floating-point exceptions as observable.
+ */
+#ifndef FASTXENT_FX_MATH_H
+#define FASTXENT_FX_MATH_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
+#error "fastxent's kernels need IEEE NaN/inf semantics: do not compile them with -ffast-math/-ffinite-math-only"
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__NO_TRAPPING_MATH__)
+#warning "fastxent: compile with -fno-trapping-math, or GCC will not vectorise the exp loops"
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FX_INLINE static inline __attribute__((always_inline))
+#else
+#define FX_INLINE static inline
+#endif
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define FX_PRAGMA(x) __pragma(x)
+#else
+#define FX_PRAGMA(x) _Pragma(#x)
+#endif
+
+/* ---------------------------------------------------------------- bitcasts */
+
+FX_INLINE uint32_t fx_f32_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+FX_INLINE float fx_bits_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+FX_INLINE uint64_t fx_f64_bits(double f) { uint64_t u; memcpy(&u, &f, sizeof u); return u; }
+FX_INLINE double fx_bits_f64(uint64_t u) { double f; memcpy(&f, &u, sizeof f); return f; }
+
+/* v if keep else +0.0 (a term whose weight is 0 counts 0 even when v is 0 * inf = NaN). */
+FX_INLINE double fx_keep_if(double v, int keep)
+{
+    return keep ? v : 0.0;
+}
+
+/* ---------------------------------------------------------------- float32 exp */
+
+/*
+ * How the special cases work with no branch (the only conditional is the clamp of the argument):
+ *  - the clamps are written `x < LO ? LO : x` / `x > HI ? HI : x`; they keep a NaN (the
+ *    comparison is false) and compile to max/min instructions.  A NaN then flows through the
+ *    arithmetic; the exponent bits computed from it are some integer (memcpy bitcasts, unsigned
+ *    arithmetic, no float->int conversion: no undefined behaviour) and NaN * anything = NaN.
+ *  - overflow: the argument is clamped just above ln(MAX); the final multiply rounds to +inf
+ *    exactly when exp(x) does (x = +inf included).
+ *  - underflow: fx_expf / fx_exp clamp so low that the final multiply rounds to 0 (gradual
+ *    underflow in between, like libm); the row kernels' fx_expf_nonpos / fx_exp_nonpos clamp at a
+ *    point where n + bias = 0, i.e. the scale 2^n has all-zero bits = +0.0: results below about
+ *    ln(smallest normal) - ln2/2 are flushed to 0 with no select at all (so subnormal results,
+ *    slow on some CPUs, only come from the narrow band just above that point).
+ * 2^n is built from exponent bits: the bias rides in the magic-number shifter (1.5 * 2^23 + 127),
+ * whose low mantissa bits then hold n + 127, so the scale's bits are just (bits(u) << 23).
+ * fx_expf splits 2^n = 2^n1 * 2^n2 (n1 = round(n/2), by the same trick) so that n = 128 (just
+ * below overflow) and n = -150 (deep underflow) never leave the exponent field.
+ */
+
+#define FX_EXPF_HI 88.72283172607421875f    /* 0x42b17217: largest x with a finite expf(x) */
+#define FX_EXPF_CLAMP_HI 88.75f             /* > HI, < 128.5 ln2: n <= 128 */
+#define FX_EXPF_CLAMP_LO (-104.0f)          /* exp(-104) < 2^-150: rounds to 0 */
+#define FX_EXPF_NONPOS_LO (-88.0f)          /* n = -127: n + 127 = 0, the scale is +0.0 */
+#define FX_EXPF_SHIFT_B 12583039.0f         /* 0x1.8p23 + 127 (bias for exponent bits) */
+
+/* exp(r), r = xc - n ln2, n = round(xc log2 e) = kf, for a clamped (or NaN) xc.
+ * Returns p ~ exp(r) and kf; *u = xc log2e + SHIFT_B. */
+FX_INLINE float fx_expf_reduce(float xc, float *u_out, float *kf_out)
+{
+    const float u = xc * 1.44269504088896341f + FX_EXPF_SHIFT_B;
+    const float kf = u - FX_EXPF_SHIFT_B;
+    /* r = x - n ln2, ln2 split so that kf * LN2_HI is exact (|n| <= 150). */
+    float r = xc - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    /* Cephes expf polynomial: exp(r) ~ 1 + r + r^2 P(r). */
+    const float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    *u_out = u;
+    *kf_out = kf;
+    return p * r2 + r + 1.0f;
+}
+
+/* expf for every float x: NaN -> NaN, x > FX_EXPF_HI -> +inf, gradual underflow to 0. */
+FX_INLINE float fx_expf(float x)
+{
+    float xc = x < FX_EXPF_CLAMP_LO ? FX_EXPF_CLAMP_LO : x;
+    xc = xc > FX_EXPF_CLAMP_HI ? FX_EXPF_CLAMP_HI : xc;
+    float u, kf;
+    const float p = fx_expf_reduce(xc, &u, &kf);
+    const float h = kf * 0.5f + FX_EXPF_SHIFT_B;             /* n1 + 127 in its low bits */
+    const float n2f = kf - (h - FX_EXPF_SHIFT_B);            /* n2 = n - n1, exact */
+    const float v = n2f + FX_EXPF_SHIFT_B;                   /* n2 + 127 in its low bits */
+    const float s1 = fx_bits_f32(fx_f32_bits(h) << 23);
+    const float s2 = fx_bits_f32(fx_f32_bits(v) << 23);
+    return (p * s1) * s2;
+}
+
+/* expf for x <= 0 or NaN (the shifted logits z - max z of the row kernels).  Bitwise equal to
+ * fx_expf on [-87.68, 0]; below about -87.68 (= -126.5 ln2) the result is flushed to +0. */
+FX_INLINE float fx_expf_nonpos(float x)
+{
+    const float xc = x < FX_EXPF_NONPOS_LO ? FX_EXPF_NONPOS_LO : x;
+    float u, kf;
+    const float p = fx_expf_reduce(xc, &u, &kf);
+    return p * fx_bits_f32(fx_f32_bits(u) << 23);
+}
+
+/* ---------------------------------------------------------------- float64 exp */
+
+#define FX_EXP_HI 709.782712893384           /* 0x1.62e42fefa39efp+9: largest x with a finite exp(x) */
+#define FX_EXP_CLAMP_HI 709.79               /* > HI, < 1024.5 ln2: n <= 1024 */
+#define FX_EXP_CLAMP_LO (-745.2)             /* exp(-745.2) < 2^-1075: rounds to 0 */
+#define FX_EXP_NONPOS_LO (-709.0)            /* n = -1023: n + 1023 = 0, the scale is +0.0 */
+#define FX_EXP_SHIFT_B 6755399441056767.0    /* 0x1.8p52 + 1023 */
+
+FX_INLINE double fx_exp_reduce(double xc, double *u_out, double *kf_out)
+{
+    const double u = xc * 1.4426950408889634074 + FX_EXP_SHIFT_B;
+    const double kf = u - FX_EXP_SHIFT_B;
+    /* fdlibm's split of ln2: kf * LN2_HI is exact for |n| < 2^20. */
+    double r = xc - kf * 6.93147180369123816490e-01;
+    r = r - kf * 1.90821492927058770002e-10;
+    /* Taylor polynomial of degree 13 (truncation error < 4e-18 relative on |r| <= ln2/2). */
+    double p = 1.0 / 6227020800.0;               /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;               /* 1/12! */
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    *u_out = u;
+    *kf_out = kf;
+    return p * (r * r) + r + 1.0;
+}
+
+/* exp for every double x: NaN -> NaN, x > FX_EXP_HI -> +inf, gradual underflow to 0. */
+FX_INLINE double fx_exp(double x)
+{
+    double xc = x < FX_EXP_CLAMP_LO ? FX_EXP_CLAMP_LO : x;
+    xc = xc > FX_EXP_CLAMP_HI ? FX_EXP_CLAMP_HI : xc;
+    double u, kf;
+    const double p = fx_exp_reduce(xc, &u, &kf);
+    const double h = kf * 0.5 + FX_EXP_SHIFT_B;
+    const double n2f = kf - (h - FX_EXP_SHIFT_B);
+    const double v = n2f + FX_EXP_SHIFT_B;
+    const double s1 = fx_bits_f64(fx_f64_bits(h) << 52);
+    const double s2 = fx_bits_f64(fx_f64_bits(v) << 52);
+    return (p * s1) * s2;
+}
+
+/* exp for x <= 0 or NaN; bitwise equal to fx_exp on [-708.74, 0], flushed to +0 below. */
+FX_INLINE double fx_exp_nonpos(double x)
+{
+    const double xc = x < FX_EXP_NONPOS_LO ? FX_EXP_NONPOS_LO : x;
+    double u, kf;
+    const double p = fx_exp_reduce(xc, &u, &kf);
+    return p * fx_bits_f64(fx_f64_bits(u) << 52);
+}
+
+/* ---------------------------------------------------------------- row loops */
+
+/* Classes per block of the row sums (a multiple of every vector width). */
+#ifndef FX_BLOCK
+#define FX_BLOCK 1024
+#endif
+
+#define FX_CAT_(a, b) a##_##b
+#define FX_CAT(a, b) FX_CAT_(a, b)
+
+#define FX_T float
+#define FX_SUF f32
+#define FX_EXPFN fx_expf
+#define FX_EXPNP fx_expf_nonpos
+#include "fx_rows.inc"
+#undef FX_T
+#undef FX_SUF
+#undef FX_EXPFN
+#undef FX_EXPNP
+
+#define FX_T double
+#define FX_SUF f64
+#define FX_EXPFN fx_exp
+#define FX_EXPNP fx_exp_nonpos
+#include "fx_rows.inc"
+#undef FX_T
+#undef FX_SUF
+#undef FX_EXPFN
+#undef FX_EXPNP
+
+/* ---------------------------------------------------------------- build information */
+
+#ifdef _OPENMP
+#include <omp.h>
+#define FX_OPENMP_ENABLED 1
+#define FX_OPENMP_SPEC _OPENMP
+FX_INLINE int fx_openmp_max_threads(void) { return omp_get_max_threads(); }
+#else
+#define FX_OPENMP_ENABLED 0
+#define FX_OPENMP_SPEC 0
+FX_INLINE int fx_openmp_max_threads(void) { return 1; }
+#endif
+
+/* Defined by CMakeLists.txt; defaults for a build by other means. */
+#ifndef FX_BUILD_COMPILER_ID
+#define FX_BUILD_COMPILER_ID "unknown"
+#endif
+#ifndef FX_BUILD_COMPILER_VERSION
+#define FX_BUILD_COMPILER_VERSION "unknown"
+#endif
+#ifndef FX_BUILD_C_FLAGS
+#define FX_BUILD_C_FLAGS ""
+#endif
+#ifndef FX_BUILD_OPENMP_VERSION
+#define FX_BUILD_OPENMP_VERSION ""
+#endif
+#ifndef FX_BUILD_NATIVE
+#define FX_BUILD_NATIVE 0
+#endif
+#ifndef FX_BUILD_TYPE
+#define FX_BUILD_TYPE ""
+#endif
+
+#endif /* FASTXENT_FX_MATH_H */
