@@ -1,0 +1,136 @@
+"""The Numba JIT policy of fastxent, in one place.
+
+Every Numba function of the package is compiled through the decorators below, so the options are
+uniform and can be changed here:
+
+* ``cache=True``: compiled machine code is stored next to the sources (or in ``NUMBA_CACHE_DIR``);
+  a fresh process loads it instead of recompiling. Nothing is compiled at import time (no eager
+  signatures): the first call of each kernel for a given set of argument types compiles it.
+* ``error_model="numpy"``: division by zero gives inf/NaN like NumPy instead of raising, which also
+  removes the zero-divisor checks from the inner loops.
+* ``nogil=True``: the kernels release the GIL, so Python threads can overlap with them.
+* ``parallel=True`` (kernels only): ``prange`` over rows.
+* ``boundscheck=False``: indices are checked by construction (labels are range-checked before use).
+* ``fastmath=FASTMATH = {"contract", "nsz"}``: fused multiply-add and sign-of-zero freedom only.
+  Never ``nnan``/``ninf`` (nor ``fastmath=True``, which includes them): the kernels deliberately
+  produce and test NaN and inf (NaN rows, -inf logits, overflow to inf) and those flags would let
+  LLVM delete the guards. No ``arcp`` either (it buys nothing: the divisions are per row).
+* No *global* ``reassoc``: it is what lets LLVM vectorise the row sums, but on every instruction
+  it also lets LLVM re-associate expressions whose order is the algorithm. Measured: in
+  ``out_c = (z_c - m) - log S`` LLVM hoisted ``m + log S`` out of the loop, so a float32 row of
+  +-3e38 logits returned 0 instead of -log(16); the Cody-Waite steps of ``exp`` would be merged the
+  same way. Instead, ``REDUCTION_FASTMATH`` (``reassoc``) is put on exactly the accumulation
+  ``fadd`` of the row sums, through ``_numba_math.radd``. Those sums are then computed in vector
+  partial sums whose order depends on the machine's vector width, but not on the number of
+  threads (a row is always summed by one thread with the same code).
+
+The elementary functions (``_numba_math``) are separate (LLVM-inlined) functions compiled with the
+same ``FASTMATH``; their instructions keep their own flags inside the kernels.
+
+Note: Numba's cache is keyed on the source file of the *kernel*; after editing ``_numba_math.py`` or
+this file during development, clear the ``__pycache__/*.nbi``/``*.nbc`` files (or set
+``NUMBA_CACHE_DIR`` to an empty directory).
+"""
+
+import functools
+import inspect
+
+import numba
+
+# Everything: FMA contraction and sign-of-zero freedom; IEEE NaN/inf semantics and the written
+# evaluation order are kept (no nnan, ninf, reassoc, arcp, afn).
+FASTMATH = frozenset({"contract", "nsz"})
+# Only the accumulation adds of the row sums (``_numba_math.radd``): lets LLVM vectorise them.
+REDUCTION_FASTMATH = frozenset({"reassoc", "contract", "nsz"})
+
+_COMMON = {"cache": True, "error_model": "numpy", "nogil": True, "boundscheck": False}
+
+
+def kernel_options():
+    """Options of the ``prange`` kernels (a fresh dict: Numba wants a mutable ``set``)."""
+    return dict(_COMMON, parallel=True, fastmath=set(FASTMATH))
+
+
+def helper_options():
+    """Options of the scalar/row helpers inlined into the kernels."""
+    return dict(_COMMON, fastmath=set(FASTMATH))
+
+
+def math_options():
+    """Options of the elementary-function implementations (``jit_options`` of their overloads)."""
+    return dict(_COMMON, fastmath=set(FASTMATH))
+
+
+def kernel(func):
+    """``@kernel``: a parallel Numba kernel (``prange`` allowed), lazily compiled and cached."""
+    return numba.njit(**kernel_options())(func)
+
+
+def inline_helper(func):
+    """``@inline_helper``: a helper inlined into its callers at the Numba IR level (so it is
+    lowered with the caller's options, which are the same ``FASTMATH``)."""
+    return numba.njit(inline="always", **helper_options())(func)
+
+
+def set_threads_for_call(n_threads):
+    """Set Numba's thread count for the current thread; return the previous one (to restore)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    return previous
+
+
+def _same_array(a, b):
+    """True when ``a`` and ``b`` are the same memory with the same layout (``out is logits``)."""
+    if a is b:
+        return True
+    try:
+        ia, ib = a.__array_interface__, b.__array_interface__
+    except AttributeError:
+        return False
+    return (ia["data"][0] == ib["data"][0] and ia["shape"] == ib["shape"]
+            and ia["strides"] == ib["strides"] and ia["typestr"] == ib["typestr"])
+
+
+def threaded(func=None, *, inplace=None):
+    """``@threaded`` / ``@threaded(inplace=("logits", "out"))``: compile ``func`` as a ``@kernel``
+    and return a thin Python wrapper around it.
+
+    ``func``'s last parameter must be ``n_threads``. The wrapper has ``func``'s signature, sets the
+    Numba thread count to ``min(n_threads, NUMBA_NUM_THREADS)`` for the call and restores the
+    previous count afterwards, also when the call raises. The compiled dispatcher is available as
+    ``wrapper.jitted`` (for ``inspect_asm``/``inspect_llvm``/``signatures``).
+
+    ``inplace=(src, out)``: when the ``src`` and ``out`` arguments are the same array, ``None`` is
+    passed for ``src`` and the kernel must then read ``out`` instead (Numba compiles a separate
+    specialisation, lazily). With one array LLVM sees a single base pointer: the load/store loops
+    vectorise without runtime alias checks (with two pointers to the same memory the checks fail
+    and the scalar fallback loop runs, slower and with a different summation order).
+    """
+    if func is None:
+        return functools.partial(threaded, inplace=inplace)
+    jitted = kernel(func)
+    signature = inspect.signature(func)
+    names = tuple(signature.parameters)
+    if not names or names[-1] != "n_threads":
+        raise TypeError(f"{func.__name__}: the last parameter must be n_threads")
+    n_params = len(names)
+    if inplace is None:
+        i_src = i_out = None
+    else:
+        i_src, i_out = names.index(inplace[0]), names.index(inplace[1])
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if kwargs or len(args) != n_params:
+            args = signature.bind(*args, **kwargs).args
+        if i_src is not None and _same_array(args[i_src], args[i_out]):
+            args = args[:i_src] + (None,) + args[i_src + 1:]
+        previous = set_threads_for_call(args[-1])
+        try:
+            return jitted(*args)
+        finally:
+            numba.set_num_threads(previous)
+
+    wrapper.__signature__ = signature
+    wrapper.jitted = jitted
+    return wrapper

@@ -1,0 +1,241 @@
+"""Vectorisable elementary functions for the Numba kernels.
+
+Numba without Intel SVML lowers ``np.exp``/``math.exp`` to scalar libm calls, which LLVM cannot
+vectorise (5-10x slower than the memory traffic of a softmax). ``vexp`` is a branch-free exp made
+of plain arithmetic, selects and bit manipulation, so the loops calling it vectorise (AVX2/AVX-512):
+
+* ``n = round(x * log2(e))`` by the shifter trick: ``t = x * log2(e) + 1.5 * 2**m`` (``m`` mantissa
+  bits) rounds to an integer, which then sits in the low bits of ``t``; ``n = t - 1.5 * 2**m``;
+* the Cody-Waite reduction ``r = x - n*ln2_hi - n*ln2_lo`` (``ln2_hi`` has trailing zero bits, so
+  ``n*ln2_hi`` is exact), ``|r| <= ln(2)/2``;
+* ``exp(r) = 1 + r + r^2 q(r)`` by Horner (all FMAs), with minimax coefficients computed for this
+  package (Remez on the relative error): degree 6 for float32 (approximation error 3e-9), degree 11
+  for float64 (< 8e-18);
+* ``exp(x) = exp(r) * 2**n`` by adding ``n << m`` (taken from the bits of ``t``) to the bits of
+  ``exp(r)`` (``_scale_exp2``, an LLVM bitcast intrinsic). This is exact whenever the result is a
+  normal number, including the top of the range (``n = 128`` for float32 comes with
+  ``exp(r) < 1``, so the exponent field does not overflow) and the bottom (``n = -126`` comes
+  with ``exp(r) >= 1``);
+* selects on ``x``: ``x`` below ``ln(smallest normal)`` -> 0 (subnormal results are flushed to
+  zero), above the overflow threshold -> +inf, NaN -> NaN. There is no clamp and no float -> int
+  conversion at all: out-of-range lanes compute meaningless but well-defined values (IEEE float
+  ops and wrapping integer adds, no LLVM poison) which the selects discard.
+
+Measured accuracy (round-to-nearest reference): float32 at most 1 ulp over every float32 in
+[-87.3, 88.7]; float64 at most 1 ulp on 10^8 random points in [-708, 709.7].
+
+These implementations are compiled with ``_jit.math_options()``: no ``reassoc`` (it would let LLVM
+merge the two Cody-Waite steps and the shifter trick) and no ``nnan``/``ninf``. They are separate
+functions that LLVM inlines into the kernels' loops.
+
+Also here: ``vmax`` (NaN-propagating max that vectorises as a reduction), ``radd`` (the one add
+that carries ``reassoc``, for the row sums) and ``as_dtype_of`` (cast to an array's dtype).
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from ._jit import REDUCTION_FASTMATH, math_options
+
+__all__ = ["vexp", "vmax", "radd", "as_dtype_of"]
+
+
+@intrinsic
+def _scale_exp2(typingctx, p, t):
+    """``p * 2**n`` where ``t = n + 1.5 * 2**m`` holds the integer ``n`` in its low mantissa bits
+    (``m`` = 23 for float32, 52 for float64): ``bitcast(bits(p) + (bits(t) << m))``.
+
+    Shifting ``bits(t)`` left by ``m`` keeps exactly ``n << m`` (the other bits of the magic
+    constant fall off the top, two's complement takes care of ``n < 0``), which is added to the
+    exponent field of ``p``. Exact when ``p`` and the result are normal numbers; otherwise the
+    value is meaningless (but defined: plain integer arithmetic, no poison) and the caller
+    replaces it with a select.
+    """
+    if not (isinstance(p, types.Float) and p == t and p.bitwidth in (32, 64)):
+        return None
+    width = p.bitwidth
+    mantissa_bits = 23 if width == 32 else 52
+
+    def codegen(context, builder, signature, args):
+        value, magic_n = args
+        int_type = ir.IntType(width)
+        shift = builder.shl(builder.bitcast(magic_n, int_type),
+                            ir.Constant(int_type, mantissa_bits))
+        bits = builder.add(builder.bitcast(value, int_type), shift)
+        return builder.bitcast(bits, value.type)
+
+    return p(p, t), codegen
+
+
+@intrinsic
+def _maximum(typingctx, a, b):
+    """``llvm.maximum``: IEEE-754 2019 maximum (NaN-propagating), which LLVM vectorises as a
+    reduction without needing the ``nnan`` flag."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ftype = args[0].type
+        name = "llvm.maximum.f32" if ftype == ir.FloatType() else "llvm.maximum.f64"
+        fnty = ir.FunctionType(ftype, [ftype, ftype])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        return builder.call(fn, args)
+
+    return a(a, b), codegen
+
+
+def radd(acc, x):
+    """``acc + x`` as a *reassociable* add: use it for the accumulation of a reduction loop
+    (``s = radd(s, term)``) so that LLVM may vectorise the loop into partial sums. Only this
+    ``fadd`` gets the ``reassoc`` flag; the rest of the kernel keeps its written order."""
+    return acc + x
+
+
+@intrinsic
+def _radd(typingctx, acc, x):
+    """``fadd reassoc contract nsz``: the flags are set on the instruction itself, so Numba's
+    fast-math pass (which only flags instructions that have none) leaves them as they are."""
+    if not (isinstance(acc, types.Float) and acc == x):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1], flags=tuple(sorted(REDUCTION_FASTMATH)))
+
+    return acc(acc, x), codegen
+
+
+@overload(radd, inline="always")
+def _radd_overload(acc, x):
+    if isinstance(acc, types.Float) and acc == x:
+        return lambda acc, x: _radd(acc, x)
+    return None
+
+
+# float32 constants (np.float32 module globals: numba freezes them as float32, so no float64 math).
+_F32_LOG2E = np.float32(1.4426950408889634)
+_F32_SHIFTER = np.float32(12582912.0)  # 1.5 * 2**23: x + SHIFTER rounds x (|x| < 2**22) to an int
+_F32_LN2_HI = np.float32(0.693359375)  # 355/512: n * ln2_hi is exact for |n| < 2**15
+_F32_LN2_LO = np.float32(-2.12194440e-4)  # ln(2) - ln2_hi
+_F32_HI = np.float32(88.72283)  # largest float32 with exp(x) < FLT_MAX
+_F32_LO = np.float32(-87.33654)  # smallest float32 with exp(x) >= FLT_MIN
+_F32_ONE = np.float32(1.0)
+_F32_ZERO = np.float32(0.0)
+_F32_INF = np.float32(np.inf)
+# Minimax (Remez, relative error 3.1e-9 before rounding the coefficients) for
+# exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4), |r| <= ln(2)/2.
+_F32_C2 = np.float32(0.499999934478241926)
+_F32_C3 = np.float32(0.166665206316143542)
+_F32_C4 = np.float32(0.0416683880386501734)
+_F32_C5 = np.float32(0.00836871688852338747)
+_F32_C6 = np.float32(0.00138145990178091390)
+
+
+def _vexp_f32(x):
+    # n = round(x / ln 2) sits in the low bits of t. No clamp is needed: outside [LO, HI] (and for
+    # NaN) the lanes compute garbage through defined float/int operations and are replaced below.
+    t = x * _F32_LOG2E + _F32_SHIFTER
+    n = t - _F32_SHIFTER
+    r = x - n * _F32_LN2_HI  # exact
+    r = r - n * _F32_LN2_LO
+    p = _F32_C6 * r + _F32_C5
+    p = p * r + _F32_C4
+    p = p * r + _F32_C3
+    p = p * r + _F32_C2
+    p = p * r + _F32_ONE
+    p = p * r + _F32_ONE
+    y = _scale_exp2(p, t)
+    y = y if x >= _F32_LO else _F32_ZERO  # also NaN -> 0 here ...
+    y = y if x <= _F32_HI else _F32_INF  # ... -> inf here ...
+    return y if x == x else x  # ... -> NaN here.
+
+
+_F64_LOG2E = 1.4426950408889634
+_F64_SHIFTER = 6755399441055744.0  # 1.5 * 2**52
+_F64_LN2_HI = 6.93147180369123816490e-01  # fdlibm: 32 significant bits, n * ln2_hi exact
+_F64_LN2_LO = 1.90821492927058770002e-10
+_F64_HI = 709.782712893384  # largest float64 with exp(x) < DBL_MAX
+_F64_LO = -708.3964185322641  # smallest float64 with exp(x) >= DBL_MIN
+# Near-minimax (relative error < 8e-18) for exp(r) = 1 + r + r^2 (c2 + ... + c11 r^9).
+_F64_C2 = 0.5000000000000010228
+_F64_C3 = 0.16666666666666703461
+_F64_C4 = 0.041666666666521959916
+_F64_C5 = 0.0083333333332986343183
+_F64_C6 = 0.0013888888947827370764
+_F64_C7 = 0.00019841269946590058351
+_F64_C8 = 2.4801487322007401767e-05
+_F64_C9 = 2.7557182027499099364e-06
+_F64_C10 = 2.7632656015665298840e-07
+_F64_C11 = 2.5130967294335425223e-08
+
+
+def _vexp_f64(x):
+    t = x * _F64_LOG2E + _F64_SHIFTER
+    n = t - _F64_SHIFTER
+    r = x - n * _F64_LN2_HI
+    r = r - n * _F64_LN2_LO
+    p = _F64_C11 * r + _F64_C10
+    p = p * r + _F64_C9
+    p = p * r + _F64_C8
+    p = p * r + _F64_C7
+    p = p * r + _F64_C6
+    p = p * r + _F64_C5
+    p = p * r + _F64_C4
+    p = p * r + _F64_C3
+    p = p * r + _F64_C2
+    p = p * r + 1.0
+    p = p * r + 1.0
+    y = _scale_exp2(p, t)
+    y = y if x >= _F64_LO else 0.0
+    y = y if x <= _F64_HI else np.inf
+    return y if x == x else x
+
+
+def vexp(x):
+    """``exp(x)`` for a float32 or float64 scalar, in that dtype (vectorisable in Numba loops).
+
+    Called from Python it is just ``np.exp``; in jitted code it dispatches on the dtype.
+    """
+    return np.exp(x)
+
+
+@overload(vexp, jit_options=math_options())
+def _vexp_overload(x):
+    if isinstance(x, types.Float):
+        if x.bitwidth == 32:
+            return _vexp_f32
+        if x.bitwidth == 64:
+            return _vexp_f64
+    return None
+
+
+def vmax(a, b):
+    """NaN-propagating maximum of two floats of one dtype (vectorises as a reduction)."""
+    return np.maximum(a, b)
+
+
+@overload(vmax, jit_options=math_options(), inline="always")
+def _vmax_overload(a, b):
+    if isinstance(a, types.Float) and a == b:
+        def impl(a, b):
+            return _maximum(a, b)
+        return impl
+    return None
+
+
+def as_dtype_of(array, value):
+    """``value`` converted to the dtype of ``array`` (in jitted code: a plain numeric cast)."""
+    return np.asarray(array).dtype.type(value)
+
+
+@overload(as_dtype_of, jit_options=math_options(), inline="always")
+def _as_dtype_of_overload(array, value):
+    if isinstance(array, types.Array) and isinstance(array.dtype, types.Float):
+        cast = np.dtype(str(array.dtype)).type
+
+        def impl(array, value):
+            return cast(value)
+        return impl
+    return None

@@ -1,0 +1,375 @@
+"""Numba backend: the kernels of ``numpy_ref.KERNELS`` with the same contract, parallel over rows.
+
+Each public function is a thin Python wrapper (``_jit.threaded``) that runs its
+``@njit(parallel=True)`` body on ``n_threads`` threads and restores Numba's thread count afterwards.
+Nothing is compiled at import; the first call per argument types compiles (or loads from Numba's
+cache). When an output array is the input itself (``grad_out is logits``), the wrapper calls an
+in-place specialisation (see ``_jit.threaded(inplace=...)`` and ``_row``).
+
+Row algorithm (a row of 1000 float32 is 4 KB, so it stays in L1 between passes):
+
+1. ``m = max_c z_c`` (NaN-propagating vector max); ``m = 0`` for an all--inf row, so that row gets
+   ``lse = -inf`` and a NaN loss, as in the reference.
+2. ``e_c = vexp(z_c - m)`` in the logits dtype, summed into a float64 ``S``; the fused kernels store
+   ``e_c`` in their output row in the same loop, and when needed accumulate the target-weighted
+   gaps ``sum_c a_c (m - z_c)`` in float64 (no cancellation: every gap is >= 0). ``z_y`` is read
+   before the loop since ``grad_out`` may be ``logits``.
+3. ``log S`` once per row. The loss is ``sum_c a_c (m - z_c) + A log S`` with ``A = sum_c a_c`` and
+   terms with ``a_c == 0`` skipped (so ``0 * inf`` never appears). A row with ``A == 0`` (no target
+   weight) has loss 0 and a zero gradient row whatever its logits hold (NaN, inf).
+4. Fused kernels: ``grad_c = coef * e_c - g s a_c`` with ``coef = g s A / S`` computed in float64
+   and cast to the logits dtype (the label position is finished in float64).
+
+Ignored rows get loss 0 and a zero gradient row (whatever their logits hold); rows with an
+out-of-range label get a NaN loss and a NaN gradient row and are counted (never used as an index).
+"""
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from ._jit import helper_options, inline_helper, threaded
+from ._numba_math import as_dtype_of, radd, vexp, vmax
+from .numpy_ref import KERNELS
+
+__all__ = list(KERNELS)
+
+
+# --------------------------------------------------------------------------------------------
+# Row helpers (inlined into the kernels' prange bodies; each inner loop vectorises)
+# --------------------------------------------------------------------------------------------
+
+
+def _row(src, i, out_row):
+    """``src[i]``, or ``out_row`` when ``src`` is None: the in-place call of a kernel, where the
+    ``threaded(inplace=...)`` wrapper passes None for an input that is the output array."""
+    return out_row if src is None else src[i]
+
+
+@overload(_row, inline="always", jit_options=helper_options())
+def _row_overload(src, i, out_row):
+    if isinstance(src, types.NoneType):
+        return lambda src, i, out_row: out_row
+    return lambda src, i, out_row: src[i]
+
+
+@inline_helper
+def _row_shift(z):
+    """float64 row max of ``z`` (NaN if the row has a NaN), 0 for an empty or all--inf row."""
+    n = z.shape[0]
+    if n == 0:
+        return 0.0
+    m = z[0]
+    for c in range(1, n):
+        m = vmax(m, z[c])
+    m64 = np.float64(m)
+    return 0.0 if m64 == -np.inf else m64
+
+
+@inline_helper
+def _fill(out, value):
+    v = as_dtype_of(out, value)
+    for c in range(out.shape[0]):
+        out[c] = v
+
+
+@inline_helper
+def _sum_exp(z, shift):
+    """``sum_c exp(z_c - shift)`` in float64 (``exp`` in the dtype of ``z``)."""
+    s = 0.0
+    for c in range(z.shape[0]):
+        s = radd(s, np.float64(vexp(z[c] - shift)))
+    return s
+
+
+@inline_helper
+def _store_exp_sum(z, shift, out):
+    """``out_c = exp(z_c - shift)``; returns their float64 sum. ``out`` may be ``z``."""
+    s = 0.0
+    for c in range(z.shape[0]):
+        e = vexp(z[c] - shift)
+        out[c] = e
+        s = radd(s, np.float64(e))
+    return s
+
+
+@inline_helper
+def _sum_exp_gap(z, shift, m64, w):
+    """``(sum_c exp(z_c - shift), sum_{w_c != 0} w_c (m64 - z_c))`` in float64."""
+    s = 0.0
+    gap = 0.0
+    for c in range(z.shape[0]):
+        zc = z[c]
+        s = radd(s, np.float64(vexp(zc - shift)))
+        wc = w[c]
+        term = wc * (m64 - np.float64(zc))
+        gap = radd(gap, term if wc != 0.0 else 0.0)
+    return s, gap
+
+
+@inline_helper
+def _store_exp_sum_gap(z, shift, m64, w, out):
+    """``_sum_exp_gap`` that also stores ``out_c = exp(z_c - shift)`` (``out`` may be ``z``)."""
+    s = 0.0
+    gap = 0.0
+    for c in range(z.shape[0]):
+        zc = z[c]
+        e = vexp(zc - shift)
+        out[c] = e
+        s = radd(s, np.float64(e))
+        wc = w[c]
+        term = wc * (m64 - np.float64(zc))
+        gap = radd(gap, term if wc != 0.0 else 0.0)
+    return s, gap
+
+
+@inline_helper
+def _sum_exp_probs(z, t, w, shift, m64, keep, smooth):
+    """``(S, A, sum_{a_c != 0} a_c (m64 - z_c))`` with ``a_c = w_c (keep t_c + smooth)``."""
+    s = 0.0
+    total = 0.0
+    gap = 0.0
+    for c in range(z.shape[0]):
+        zc = z[c]
+        s = radd(s, np.float64(vexp(zc - shift)))
+        a = w[c] * (keep * np.float64(t[c]) + smooth)
+        total = radd(total, a)
+        term = a * (m64 - np.float64(zc))
+        gap = radd(gap, term if a != 0.0 else 0.0)
+    return s, total, gap
+
+
+@inline_helper
+def _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, out):
+    """``_sum_exp_probs`` that also stores ``out_c = exp(z_c - shift)`` (``out`` may be ``z``)."""
+    s = 0.0
+    total = 0.0
+    gap = 0.0
+    for c in range(z.shape[0]):
+        zc = z[c]
+        e = vexp(zc - shift)
+        out[c] = e
+        s = radd(s, np.float64(e))
+        a = w[c] * (keep * np.float64(t[c]) + smooth)
+        total = radd(total, a)
+        term = a * (m64 - np.float64(zc))
+        gap = radd(gap, term if a != 0.0 else 0.0)
+    return s, total, gap
+
+
+@inline_helper
+def _labels_row_loss(z, y, w, w_sum, ignore_index, keep, smooth, s_i):
+    """``s_i`` times the loss of one row for label ``y``; returns ``(loss, is_bad)``."""
+    n_classes = z.shape[0]
+    if y == ignore_index:
+        return 0.0, 0
+    if y < 0 or y >= n_classes:
+        return np.nan, 1
+    k_y = keep * w[y]
+    if k_y + smooth * w_sum == 0.0:  # no target weight: loss 0 whatever the logits hold
+        return 0.0, 0
+    m64 = _row_shift(z)
+    shift = as_dtype_of(z, m64)
+    zy = np.float64(z[y])
+    if smooth != 0.0:
+        s, gap = _sum_exp_gap(z, shift, m64, w)
+    else:
+        s = _sum_exp(z, shift)
+        gap = 0.0
+    log_s = np.log(s)
+    loss = 0.0
+    if k_y != 0.0:
+        loss += k_y * ((m64 - zy) + log_s)
+    if smooth != 0.0 and w_sum != 0.0:
+        loss += smooth * (w_sum * log_s + gap)
+    return s_i * loss, 0
+
+
+@inline_helper
+def _labels_row_loss_grad(z, y, w, w_sum, ignore_index, keep, smooth, s_i, gs, g):
+    """``_labels_row_loss`` plus ``g = gs * (A softmax(z) - a)`` (``g`` may be ``z``)."""
+    n_classes = z.shape[0]
+    if y == ignore_index:
+        _fill(g, 0.0)
+        return 0.0, 0
+    if y < 0 or y >= n_classes:
+        _fill(g, np.nan)
+        return np.nan, 1
+    k_y = keep * w[y]
+    total = k_y + smooth * w_sum
+    if total == 0.0:  # no target weight: loss 0 and a zero gradient whatever the logits hold
+        _fill(g, 0.0)
+        return 0.0, 0
+    m64 = _row_shift(z)
+    shift = as_dtype_of(z, m64)
+    zy = np.float64(z[y])  # read before g (possibly z) is overwritten
+    if smooth != 0.0:
+        s, gap = _store_exp_sum_gap(z, shift, m64, w, g)
+    else:
+        s = _store_exp_sum(z, shift, g)
+        gap = 0.0
+    e_y = np.float64(g[y])
+    log_s = np.log(s)
+    loss = 0.0
+    if k_y != 0.0:
+        loss += k_y * ((m64 - zy) + log_s)
+    if smooth != 0.0 and w_sum != 0.0:
+        loss += smooth * (w_sum * log_s + gap)
+    coef = gs * total / s
+    coef_t = as_dtype_of(g, coef)
+    if smooth != 0.0:
+        k_smooth = gs * smooth
+        for c in range(n_classes):
+            g[c] = coef_t * g[c] - as_dtype_of(g, k_smooth * w[c])
+    else:
+        for c in range(n_classes):
+            g[c] = coef_t * g[c]
+    g[y] = as_dtype_of(g, coef * e_y - gs * (k_y + smooth * w[y]))
+    return s_i * loss, 0
+
+
+@inline_helper
+def _probs_row_loss(z, t, w, keep, smooth):
+    m64 = _row_shift(z)
+    shift = as_dtype_of(z, m64)
+    s, total, gap = _sum_exp_probs(z, t, w, shift, m64, keep, smooth)
+    if total == 0.0:  # no target weight: loss 0 whatever the logits hold
+        return 0.0
+    return gap + total * np.log(s)
+
+
+@inline_helper
+def _probs_row_loss_grad(z, t, w, keep, smooth, gs, g):
+    m64 = _row_shift(z)
+    shift = as_dtype_of(z, m64)
+    s, total, gap = _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, g)
+    if total == 0.0:  # no target weight: loss 0 and a zero gradient whatever the logits hold
+        _fill(g, 0.0)
+        return 0.0
+    gap += total * np.log(s)
+    coef_t = as_dtype_of(g, gs * total / s)
+    for c in range(z.shape[0]):
+        a = w[c] * (keep * np.float64(t[c]) + smooth)
+        g[c] = coef_t * g[c] - as_dtype_of(g, gs * a)
+    return gap
+
+
+@inline_helper
+def _sum(x):
+    s = 0.0
+    for c in range(x.shape[0]):
+        s += x[c]
+    return s
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels (contract: numpy_ref)
+# --------------------------------------------------------------------------------------------
+
+
+@threaded(inplace=("x", "out"))
+def exp_rows(x, out, n_threads):
+    """``out[i, c] = exp(x[i, c])`` with the vectorised ``vexp`` (accuracy-tested)."""
+    for i in prange(out.shape[0]):
+        oi = out[i]
+        xi = _row(x, i, oi)
+        for c in range(xi.shape[0]):
+            oi[c] = vexp(xi[c])
+
+
+@threaded
+def logsumexp_rows(logits, out, n_threads):
+    """``out[i] = log(sum_c exp(logits[i, c]))``; ``out`` is ``(N,)`` of the logits' dtype."""
+    for i in prange(logits.shape[0]):
+        z = logits[i]
+        m64 = _row_shift(z)
+        s = _sum_exp(z, as_dtype_of(z, m64))
+        out[i] = as_dtype_of(out, m64 + np.log(s))
+
+
+@threaded(inplace=("logits", "out"))
+def log_softmax_rows(logits, out, n_threads):
+    """``out[i, c] = logits[i, c] - logsumexp(logits[i])``; ``out`` may be ``logits``."""
+    for i in prange(out.shape[0]):
+        o = out[i]
+        z = _row(logits, i, o)
+        m64 = _row_shift(z)
+        shift = as_dtype_of(z, m64)
+        log_s = as_dtype_of(o, np.log(_sum_exp(z, shift)))
+        for c in range(z.shape[0]):
+            o[c] = (z[c] - shift) - log_s
+
+
+@threaded(inplace=("logits", "out"))
+def softmax_rows(logits, out, n_threads):
+    """``out[i, c] = exp(logits[i, c]) / sum_k exp(logits[i, k])``; ``out`` may be ``logits``."""
+    for i in prange(out.shape[0]):
+        o = out[i]
+        z = _row(logits, i, o)
+        m64 = _row_shift(z)
+        s = _store_exp_sum(z, as_dtype_of(z, m64), o)
+        inv = as_dtype_of(o, 1.0 / s)
+        for c in range(o.shape[0]):
+            o[c] = o[c] * inv
+
+
+@threaded
+def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_index,
+                           label_smoothing, loss_out, n_threads):
+    """Weighted per-row softmax cross-entropy for integer labels into ``loss_out`` (N,) float64."""
+    n_rows, n_classes = logits.shape
+    keep = 1.0 - label_smoothing
+    smooth = label_smoothing / n_classes if n_classes else 0.0
+    w_sum = _sum(class_weight)
+    n_bad = 0
+    for i in prange(n_rows):
+        loss, bad = _labels_row_loss(logits[i], labels[i], class_weight, w_sum, ignore_index,
+                                     keep, smooth, sample_weight[i])
+        loss_out[i] = loss
+        n_bad += bad
+    return n_bad
+
+
+@threaded(inplace=("logits", "grad_out"))
+def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ignore_index,
+                                label_smoothing, grad_scale, loss_out, grad_out, n_threads):
+    """Fused ``softmax_ce_labels_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
+    n_rows, n_classes = grad_out.shape
+    keep = 1.0 - label_smoothing
+    smooth = label_smoothing / n_classes if n_classes else 0.0
+    w_sum = _sum(class_weight)
+    n_bad = 0
+    for i in prange(n_rows):
+        s_i = sample_weight[i]
+        g = grad_out[i]
+        loss, bad = _labels_row_loss_grad(_row(logits, i, g), labels[i], class_weight, w_sum,
+                                          ignore_index, keep, smooth, s_i, grad_scale * s_i, g)
+        loss_out[i] = loss
+        n_bad += bad
+    return n_bad
+
+
+@threaded
+def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smoothing,
+                          loss_out, n_threads):
+    """Weighted per-row softmax cross-entropy for probability targets (N, C)."""
+    n_rows, n_classes = logits.shape
+    keep = 1.0 - label_smoothing
+    smooth = label_smoothing / n_classes if n_classes else 0.0
+    for i in prange(n_rows):
+        loss_out[i] = sample_weight[i] * _probs_row_loss(logits[i], target[i], class_weight,
+                                                         keep, smooth)
+
+
+@threaded(inplace=("logits", "grad_out"))
+def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, label_smoothing,
+                               grad_scale, loss_out, grad_out, n_threads):
+    """Fused ``softmax_ce_probs_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
+    n_rows, n_classes = grad_out.shape
+    keep = 1.0 - label_smoothing
+    smooth = label_smoothing / n_classes if n_classes else 0.0
+    for i in prange(n_rows):
+        s_i = sample_weight[i]
+        g = grad_out[i]
+        loss_out[i] = s_i * _probs_row_loss_grad(_row(logits, i, g), target[i], class_weight,
+                                                 keep, smooth, grad_scale * s_i, g)
