@@ -3,9 +3,7 @@
 """Cython/OpenMP kernels of fastxent (``fastxent._cython``).
 
 Implements the kernel contract of ``fastxent._kernels.numpy_ref`` (same names, same positional
-parameters, same results within floating-point rounding; one deliberate difference: the gradient
-row of an ignored label is exactly 0, where the reference gives NaN if that row's logits hold a
-NaN or are all -inf).  Rows are distributed over OpenMP
+parameters, same results within floating-point rounding).  Rows are distributed over OpenMP
 threads with a static schedule; each row is computed by the same code whatever the thread count,
 so results never depend on ``n_threads``.  The per-row loops are vectorised C (``fx_math.h``,
 ``fx_rows.inc``); sums are accumulated in float64 whatever the logits' dtype.
