@@ -165,8 +165,10 @@ def check_out(out, shape, dtype, inputs):
         logits2d, *others = inputs
         is_logits = (buffer.__array_interface__["data"][0] == logits2d.__array_interface__["data"][0]
                      and buffer.shape == logits2d.shape)
-        overlaps = (not is_logits and np.shares_memory(buffer, logits2d)) or any(
-            np.shares_memory(buffer, other) for other in others)
+        # may_share_memory (a bounds test) settles the usual disjoint case without the exact search.
+        overlaps = (not is_logits and np.may_share_memory(buffer, logits2d)
+                    and np.shares_memory(buffer, logits2d)) or any(
+            np.may_share_memory(buffer, other) and np.shares_memory(buffer, other) for other in others)
         if not overlaps:
             return buffer, False
     return np.empty((out.size // n_classes, n_classes), dtype=dtype), True
