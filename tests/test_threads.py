@@ -76,3 +76,14 @@ def test_more_threads_than_cores_is_allowed(backend):
     logits, labels = logits_of((100, 10), np.float64), labels_of((100,), 10)
     wanted = fastxent.softmax_cross_entropy(logits, labels, backend=backend, n_threads=1)
     assert fastxent.softmax_cross_entropy(logits, labels, backend=backend, n_threads=64) == wanted
+
+
+def test_both_compiled_backends_share_one_process_with_different_thread_counts():
+    logits, labels = logits_of((4_001, 50), np.float32), labels_of((4_001,), 50)
+    wanted = fastxent.softmax_cross_entropy_with_grad(logits, labels, backend="numpy")
+    for n_threads in (2, 1, 3, 2):
+        for backend in ("cython", "numba"):
+            loss, grad = fastxent.softmax_cross_entropy_with_grad(logits, labels, backend=backend,
+                                                                  n_threads=n_threads)
+            np.testing.assert_allclose(loss, wanted[0], rtol=1e-5)
+            np.testing.assert_allclose(grad, wanted[1], atol=1e-9)
