@@ -36,6 +36,17 @@ cdef extern from "fx_math.h" nogil:
     double fx_row_ce_probs_f64(const double *z, const double *t, double *g, Py_ssize_t n,
                                const double *w, double eps, double s, double gscale)
 
+    Py_ssize_t fx_block_ce_label_f32(const float *z, float *g, Py_ssize_t nr, Py_ssize_t n,
+                                     const int64_t *labels, int64_t ignore, const double *sw,
+                                     double *loss_out, const double *w, int w_uniform, double W,
+                                     double eps, double gscale)
+    Py_ssize_t fx_block_ce_label_f64(const double *z, double *g, Py_ssize_t nr, Py_ssize_t n,
+                                     const int64_t *labels, int64_t ignore, const double *sw,
+                                     double *loss_out, const double *w, int w_uniform, double W,
+                                     double eps, double gscale)
+    Py_ssize_t fx_small_rows(Py_ssize_t n)
+    int FX_SMALL_C
+
     int fx_openmp_max_threads()
     int FX_OPENMP_ENABLED
     long FX_OPENMP_SPEC
@@ -179,6 +190,7 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
                            int n_threads) except -1:
     """Shared body of the two labels kernels (``grad_out`` is unused unless ``with_grad``)."""
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, bad = 0
+    cdef Py_ssize_t rb, n_blocks, b, r0, nr
     cdef int64_t y
     cdef double W, s
     cdef bint uniform
@@ -194,6 +206,24 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
         return 0
     W = _sum_weights(class_weight)
     uniform = _all_equal(class_weight)
+    if 0 < k <= FX_SMALL_C:
+        # Few classes: blocks of rb rows (a function of k only), each done by one thread with long
+        # vector loops over the whole block (fx_block_ce_label).
+        rb = fx_small_rows(k)
+        n_blocks = (n + rb - 1) // rb
+        for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
+            r0 = b * rb
+            nr = n - r0 if n - r0 < rb else rb
+            g = &grad_out[r0, 0] if with_grad else NULL
+            if floating is float:
+                bad += fx_block_ce_label_f32(&logits[r0, 0], g, nr, k, &labels[r0], ignore_index,
+                                             &sample_weight[r0], &loss_out[r0], &class_weight[0],
+                                             uniform, W, label_smoothing, grad_scale)
+            else:
+                bad += fx_block_ce_label_f64(&logits[r0, 0], g, nr, k, &labels[r0], ignore_index,
+                                             &sample_weight[r0], &loss_out[r0], &class_weight[0],
+                                             uniform, W, label_smoothing, grad_scale)
+        return bad
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         y = labels[i]
         s = sample_weight[i]

@@ -197,6 +197,62 @@ FX_INLINE double fx_exp_nonpos(double x)
     return p * fx_bits_f64(fx_f64_bits(u) << 52);
 }
 
+/* ---------------------------------------------------------------- float64 log */
+
+/*
+ * fx_log: natural log of a double with no libm call and no branch, so loops over it vectorise
+ * (the small-C block kernels take the log of a whole block of row sums at once).  fdlibm's
+ * __ieee754_log (k ln2 + log(f), f in [sqrt(2)/2, sqrt(2)), log(f) = 2 atanh(s), s = f/(2+f),
+ * with its Lg1..Lg7 minimax polynomial, < 1 ulp), both of its final formulas computed and
+ * selected.  Special cases like libm: log(+-0) = -inf, log(x < 0) = NaN, log(+inf) = +inf,
+ * log(NaN) = NaN; subnormals are scaled by 2^54 first.
+ */
+FX_INLINE double fx_log(double x)
+{
+    const int sub = x < 2.2250738585072014e-308;               /* subnormal (or <= 0, NaN: no) */
+    const double xs = sub ? x * 18014398509481984.0 : x;       /* * 2^54 */
+    const uint64_t ix = fx_f64_bits(xs);
+    const int64_t hx = (int64_t)(ix >> 32);
+    const int64_t hm = hx & 0x000fffff;
+    const int64_t i = (hm + 0x95f64) & 0x100000;                /* 0x100000 iff mantissa >= sqrt2 */
+    const int64_t k = (hx >> 20) - 1023 + (i >> 20) - (sub ? 54 : 0);
+    const uint64_t fbits = ((uint64_t)(hm | (i ^ 0x3ff00000)) << 32) | (ix & 0xffffffffu);
+    const double f = fx_bits_f64(fbits) - 1.0;
+    const double dk = (double)k;
+    const double s = f / (2.0 + f);
+    const double z = s * s;
+    const double w = z * z;
+    const double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01
+                      + w * 1.531383769920937332e-01));
+    const double t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01
+                      + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+    const double R = t2 + t1;
+    const double hfsq = 0.5 * f * f;
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double r_big = dk * ln2_hi - ((hfsq - (s * (hfsq + R) + dk * ln2_lo)) - f);
+    const double r_small = dk * ln2_hi - ((s * (f - R) - dk * ln2_lo) - f);
+    const int64_t sel = (hm - 0x6147a) | (0x6b851 - hm);
+    double r = sel > 0 ? r_big : r_small;
+    r = x > 0.0 ? r : (x == 0.0 ? -INFINITY : NAN);
+    r = x == INFINITY ? INFINITY : r;
+    return x != x ? x : r;
+}
+
+/* ---------------------------------------------------------------- small-C blocks */
+
+/* The labels kernels take rows with at most FX_SMALL_C classes a block at a time
+ * (fx_block_ce_label): FX_SMALL_ROWS(C) rows, a fixed function of C (never of the thread count). */
+#ifndef FX_SMALL_C
+#define FX_SMALL_C 64
+#endif
+#define FX_SMALL_ELEMS 2048
+#define FX_SMALL_MAXROWS 256
+FX_INLINE ptrdiff_t fx_small_rows(ptrdiff_t n)
+{
+    const ptrdiff_t r = FX_SMALL_ELEMS / (n > 0 ? n : 1);
+    return r > FX_SMALL_MAXROWS ? FX_SMALL_MAXROWS : r;
+}
+
 /* ---------------------------------------------------------------- row loops */
 
 /* Classes per block of the row sums (a multiple of every vector width). */

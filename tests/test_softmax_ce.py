@@ -181,6 +181,11 @@ def test_huge_finite_logits_never_give_nan(backend, dtype):
     np.testing.assert_allclose(rows[2], np.log(2), rtol=RTOL[dtype])
     np.testing.assert_allclose(grad[0], [1, -1, 0], atol=1e-7)
     np.testing.assert_allclose(grad[2], [-0.5, 0.5, 0], atol=1e-7)
+    # a sum of finite row losses beyond the dtype's range is inf, not NaN
+    rows = np.full((6, 3), -np.finfo(dtype).max / 3, dtype=dtype)
+    rows[:, 1] = 0
+    total = fastxent.softmax_cross_entropy(rows, np.zeros(6, dtype=np.int64), reduction="sum", backend=backend)
+    assert total.dtype == dtype and total == np.inf
 
 
 def test_negative_infinity_masks_classes(backend):
