@@ -376,6 +376,46 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
     return bad
 
 
+def _grad_target(gf, buf):
+    """``gf``, or the scratch ``buf`` when there is no gradient (``gf`` is None)."""
+    return buf if gf is None else gf
+
+
+@overload(_grad_target, inline="always", jit_options=helper_options())
+def _grad_target_overload(gf, buf):
+    if isinstance(gf, types.NoneType):
+        return lambda gf, buf: buf
+    return lambda gf, buf: gf
+
+
+@inline_helper
+def _small_chunks(n_rows, n_classes):
+    """Number of ``prange`` chunks (of ``_SMALL_CHUNK`` row blocks) of the small-C path."""
+    rb = _small_rows(n_classes)
+    n_blocks = (n_rows + rb - 1) // rb
+    return (n_blocks + _SMALL_CHUNK - 1) // _SMALL_CHUNK
+
+
+@inline_helper
+def _labels_chunk(ch, zf, gf, with_grad, n_rows, n_classes, labels, w, w_sum, ignore_index, keep,
+                  smooth, sample_weight, grad_scale, loss_out):
+    """Row blocks of chunk ``ch`` through ``_labels_block`` with chunk-local scratch; returns the
+    number of bad labels. ``gf`` is the flat gradient, or None for the loss only."""
+    rb = _small_rows(n_classes)
+    n_blocks = (n_rows + rb - 1) // rb
+    sc = np.empty((5, rb))
+    kind = np.empty(rb, np.int32)
+    buf = np.empty_like(zf[:rb * n_classes])
+    out = _grad_target(gf, buf)
+    nb = 0
+    for b in range(ch * _SMALL_CHUNK, min((ch + 1) * _SMALL_CHUNK, n_blocks)):
+        r0 = b * rb
+        nb += _labels_block(zf, buf, out, with_grad, r0, min(rb, n_rows - r0), n_classes, labels, w,
+                            w_sum, ignore_index, keep, smooth, sample_weight, grad_scale, loss_out,
+                            sc, kind)
+    return nb
+
+
 def _flat(src, out_flat):
     """``src`` flattened, or ``out_flat`` when ``src`` is None (in-place call)."""
     return out_flat if src is None else src.reshape(src.size)
@@ -458,21 +498,11 @@ def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_i
     n_bad = 0
     if 0 < n_classes <= _SMALL_C:
         zf = logits.reshape(n_rows * n_classes)
-        rb = _small_rows(n_classes)
-        n_blocks = (n_rows + rb - 1) // rb
-        n_chunks = (n_blocks + _SMALL_CHUNK - 1) // _SMALL_CHUNK
+        n_chunks = _small_chunks(n_rows, n_classes)
         chunk_bad = np.zeros(n_chunks, np.int64)
         for ch in prange(n_chunks):
-            sc = np.empty((5, rb))
-            kind = np.empty(rb, np.int32)
-            buf = np.empty_like(zf[:rb * n_classes])
-            nb = 0
-            for b in range(ch * _SMALL_CHUNK, min((ch + 1) * _SMALL_CHUNK, n_blocks)):
-                r0 = b * rb
-                nb += _labels_block(zf, buf, buf, False, r0, min(rb, n_rows - r0), n_classes, labels,
-                                     class_weight, w_sum, ignore_index, keep, smooth,
-                                     sample_weight, 0.0, loss_out, sc, kind)
-            chunk_bad[ch] = nb
+            chunk_bad[ch] = _labels_chunk(ch, zf, None, False, n_rows, n_classes, labels, class_weight,
+                                          w_sum, ignore_index, keep, smooth, sample_weight, 0.0, loss_out)
         return chunk_bad.sum()
     for i in prange(n_rows):
         loss, bad = _labels_row_loss(logits[i], labels[i], class_weight, w_sum, ignore_index,
@@ -494,21 +524,12 @@ def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ign
     if 0 < n_classes <= _SMALL_C:
         gf = grad_out.reshape(n_rows * n_classes)
         zf = _flat(logits, gf)
-        rb = _small_rows(n_classes)
-        n_blocks = (n_rows + rb - 1) // rb
-        n_chunks = (n_blocks + _SMALL_CHUNK - 1) // _SMALL_CHUNK
+        n_chunks = _small_chunks(n_rows, n_classes)
         chunk_bad = np.zeros(n_chunks, np.int64)
         for ch in prange(n_chunks):
-            sc = np.empty((5, rb))
-            kind = np.empty(rb, np.int32)
-            buf = np.empty_like(gf[:rb * n_classes])
-            nb = 0
-            for b in range(ch * _SMALL_CHUNK, min((ch + 1) * _SMALL_CHUNK, n_blocks)):
-                r0 = b * rb
-                nb += _labels_block(zf, buf, gf, True, r0, min(rb, n_rows - r0), n_classes, labels,
-                                     class_weight, w_sum, ignore_index, keep, smooth,
-                                     sample_weight, grad_scale, loss_out, sc, kind)
-            chunk_bad[ch] = nb
+            chunk_bad[ch] = _labels_chunk(ch, zf, gf, True, n_rows, n_classes, labels, class_weight,
+                                          w_sum, ignore_index, keep, smooth, sample_weight, grad_scale,
+                                          loss_out)
         return chunk_bad.sum()
     for i in prange(n_rows):
         s_i = sample_weight[i]
