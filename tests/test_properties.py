@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 import fastxent
 from oracle import expected
 
-settings.register_profile("ci", max_examples=60, deadline=None,
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile("ci")
 
