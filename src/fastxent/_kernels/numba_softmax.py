@@ -80,49 +80,44 @@ def _fill(out, value):
         out[c] = v
 
 
-@inline_helper
-def _sum_exp(z, shift):
-    """``sum_c exp(z_c - shift)`` in float64 (``exp`` in the dtype of ``z``)."""
-    s = 0.0
-    for c in range(z.shape[0]):
-        s = radd(s, np.float64(vexp(z[c] - shift)))
-    return s
+def _store(out, c, value):
+    """``out[c] = value``, or nothing when ``out`` is None (the loss-only kernels write no row)."""
+    if out is not None:
+        out[c] = value
+
+
+@overload(_store, inline="always", jit_options=helper_options())
+def _store_overload(out, c, value):
+    if isinstance(out, types.NoneType):
+        return lambda out, c, value: None
+
+    def store(out, c, value):
+        out[c] = value
+    return store
 
 
 @inline_helper
 def _store_exp_sum(z, shift, out):
-    """``out_c = exp(z_c - shift)``; returns their float64 sum. ``out`` may be ``z``."""
+    """``sum_c exp(z_c - shift)`` in float64 (``exp`` in the dtype of ``z``), also stored as
+    ``out_c`` unless ``out`` is None. ``out`` may be ``z``."""
     s = 0.0
     for c in range(z.shape[0]):
         e = vexp(z[c] - shift)
-        out[c] = e
+        _store(out, c, e)
         s = radd(s, np.float64(e))
     return s
 
 
 @inline_helper
-def _sum_exp_gap(z, shift, m64, w):
-    """``(sum_c exp(z_c - shift), sum_{w_c != 0} w_c (m64 - z_c))`` in float64."""
-    s = 0.0
-    gap = 0.0
-    for c in range(z.shape[0]):
-        zc = z[c]
-        s = radd(s, np.float64(vexp(zc - shift)))
-        wc = w[c]
-        term = wc * (m64 - np.float64(zc))
-        gap = radd(gap, term if wc != 0.0 else 0.0)
-    return s, gap
-
-
-@inline_helper
 def _store_exp_sum_gap(z, shift, m64, w, out):
-    """``_sum_exp_gap`` that also stores ``out_c = exp(z_c - shift)`` (``out`` may be ``z``)."""
+    """``(sum_c exp(z_c - shift), sum_{w_c != 0} w_c (m64 - z_c))`` in float64; the exps are stored
+    as ``out_c`` unless ``out`` is None (``out`` may be ``z``)."""
     s = 0.0
     gap = 0.0
     for c in range(z.shape[0]):
         zc = z[c]
         e = vexp(zc - shift)
-        out[c] = e
+        _store(out, c, e)
         s = radd(s, np.float64(e))
         wc = w[c]
         term = wc * (m64 - np.float64(zc))
@@ -131,31 +126,16 @@ def _store_exp_sum_gap(z, shift, m64, w, out):
 
 
 @inline_helper
-def _sum_exp_probs(z, t, w, shift, m64, keep, smooth):
-    """``(S, A, sum_{a_c != 0} a_c (m64 - z_c))`` with ``a_c = w_c (keep t_c + smooth)``."""
-    s = 0.0
-    total = 0.0
-    gap = 0.0
-    for c in range(z.shape[0]):
-        zc = z[c]
-        s = radd(s, np.float64(vexp(zc - shift)))
-        a = w[c] * (keep * np.float64(t[c]) + smooth)
-        total = radd(total, a)
-        term = a * (m64 - np.float64(zc))
-        gap = radd(gap, term if a != 0.0 else 0.0)
-    return s, total, gap
-
-
-@inline_helper
 def _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, out):
-    """``_sum_exp_probs`` that also stores ``out_c = exp(z_c - shift)`` (``out`` may be ``z``)."""
+    """``(S, A, sum_{a_c != 0} a_c (m64 - z_c))`` with ``a_c = w_c (keep t_c + smooth)``; the exps
+    are stored as ``out_c`` unless ``out`` is None (``out`` may be ``z``)."""
     s = 0.0
     total = 0.0
     gap = 0.0
     for c in range(z.shape[0]):
         zc = z[c]
         e = vexp(zc - shift)
-        out[c] = e
+        _store(out, c, e)
         s = radd(s, np.float64(e))
         a = w[c] * (keep * np.float64(t[c]) + smooth)
         total = radd(total, a)
@@ -179,9 +159,9 @@ def _labels_row_loss(z, y, w, w_sum, ignore_index, keep, smooth, s_i):
     shift = as_dtype_of(z, m64)
     zy = np.float64(z[y])
     if smooth != 0.0:
-        s, gap = _sum_exp_gap(z, shift, m64, w)
+        s, gap = _store_exp_sum_gap(z, shift, m64, w, None)
     else:
-        s = _sum_exp(z, shift)
+        s = _store_exp_sum(z, shift, None)
         gap = 0.0
     log_s = np.log(s)
     loss = 0.0
@@ -239,7 +219,7 @@ def _labels_row_loss_grad(z, y, w, w_sum, ignore_index, keep, smooth, s_i, gs, g
 def _probs_row_loss(z, t, w, keep, smooth):
     m64 = _row_shift(z)
     shift = as_dtype_of(z, m64)
-    s, total, gap = _sum_exp_probs(z, t, w, shift, m64, keep, smooth)
+    s, total, gap = _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, None)
     if total == 0.0:  # no target weight: loss 0 whatever the logits hold
         return 0.0
     return gap + total * np.log(s)
@@ -457,7 +437,7 @@ def logsumexp_rows(logits, out, n_threads):
     for i in prange(logits.shape[0]):
         z = logits[i]
         m64 = _row_shift(z)
-        s = _sum_exp(z, as_dtype_of(z, m64))
+        s = _store_exp_sum(z, as_dtype_of(z, m64), None)
         out[i] = as_dtype_of(out, m64 + np.log(s))
 
 
@@ -469,7 +449,7 @@ def log_softmax_rows(logits, out, n_threads):
         z = _row(logits, i, o)
         m64 = _row_shift(z)
         shift = as_dtype_of(z, m64)
-        log_s = as_dtype_of(o, np.log(_sum_exp(z, shift)))
+        log_s = as_dtype_of(o, np.log(_store_exp_sum(z, shift, None)))
         for c in range(z.shape[0]):
             o[c] = (z[c] - shift) - log_s
 
