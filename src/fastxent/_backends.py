@@ -11,8 +11,8 @@ import warnings
 
 BACKEND_MODULES = {
     "numpy": "fastxent._kernels.numpy_ref",
-    "numba": "fastxent._kernels.numba_softmax",
-    "cython": "fastxent._cython",
+    "numba": "fastxent._kernels.numba_backend",
+    "cython": "fastxent._kernels.cython_backend",
 }
 # Cython first: as fast as Numba on every measured workload, and it has no JIT latency.
 AUTO_ORDER = ("cython", "numba", "numpy")

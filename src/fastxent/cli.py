@@ -4,6 +4,7 @@
 """
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -40,7 +41,7 @@ def _cython_facts():
     if not _backends.is_available("cython"):
         return {"cython extension": f"not available ({_backends._failed.get('cython')})"}
     ext = _backends.load_backend("cython")
-    facts = {"cython extension": ext.__file__, "OpenMP": "enabled" if ext.OPENMP_ENABLED else
+    facts = {"cython extension": os.path.dirname(sys.modules["fastxent._cython"].__file__), "OpenMP": "enabled" if ext.OPENMP_ENABLED else
              "DISABLED (kernels run single-threaded)", "OpenMP max threads": ext.openmp_max_threads()}
     facts.update({f"build {key}": value for key, value in ext.BUILD_INFO.items()})
     return facts

@@ -37,7 +37,7 @@ from numba.extending import overload
 
 from ._jit import helper_options, inline_helper, threaded
 from ._numba_math import as_dtype_of, radd, vexp, vlog, vmax
-from .numpy_ref import KERNELS
+from .numpy_softmax import KERNELS
 
 __all__ = list(KERNELS)
 

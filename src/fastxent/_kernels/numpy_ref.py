@@ -1,163 +1,79 @@
-"""NumPy reference kernels: the readable twin of the compiled backends and the oracle of the tests.
+"""The NumPy reference backend: the readable twin of the compiled backends and the oracle of the tests.
 
-Every backend module (this one, ``numba_softmax`` and the Cython extension ``fastxent._cython``) exposes
-the kernels listed in ``KERNELS`` under the same names with the same positional parameters. The contract:
+Every backend (this module, ``numba_backend`` and ``cython_backend``) exposes the kernels listed in
+``KERNELS`` under the same names with the same positional parameters. They live in one module per
+concept (``numpy_softmax``, ``numpy_binary``, ``numpy_information``, and their ``numba_*`` and
+``_cython_*`` twins); this module gathers them. All arithmetic in the reference is float64 whatever
+the input dtype; results are cast to the output's dtype.
 
-* ``logits`` is a C-contiguous ``(N, C)`` float32 or float64 array (possibly read-only); every other
-  floating array of shape ``(N, C)`` has the dtype of ``logits`` and is C-contiguous.
+The contract, common to all kernels:
+
+* Kernels are dumb: inputs are validated, coerced and allocated by the Python layer above them.
+  Floating input arrays are C-contiguous float32 or float64 (possibly read-only); arrays that go
+  together (logits and probability targets, p and q, an output and its input) share one dtype.
+  Weight arrays are C-contiguous float64. ``n_threads`` (last) is a positive int.
+* Results never depend on ``n_threads``: each output element, row sum or chunk sum is computed by
+  one thread with the same code whatever the thread count. Loss kernels write per-row (or
+  per-chunk) float64 sums, never a total; the caller reduces them with NumPy's pairwise sum.
+* Nothing outside the given arrays is ever read or written, even for bad values (e.g. labels out
+  of range are counted and NaN-ed, never used as an index).
+
+Softmax family (``numpy_softmax``; class axis last, arrays ``(N, C)``):
+
 * ``labels`` is a C-contiguous ``(N,)`` int64 array; ``class_weight`` ``(C,)`` and ``sample_weight``
-  ``(N,)`` are C-contiguous float64 arrays (ones when the caller gave none).
+  ``(N,)`` are float64 (ones when the caller gave none).
 * ``loss_out`` is a C-contiguous ``(N,)`` float64 array receiving each row's *weighted* loss
-  ``sample_weight[i] * loss_i`` in nats (0 for an ignored row), never reduced: the caller reduces it
-  with a deterministic pairwise sum.
+  ``sample_weight[i] * loss_i`` in nats (0 for an ignored row).
 * ``grad_out`` is a writable ``(N, C)`` array of the logits' dtype; it may be ``logits`` itself. It
   receives ``grad_scale * sample_weight[i] * d loss_i / d logits[i]``.
-* ``n_threads`` (last) is a positive int; results never depend on it.
 * A row whose target weights are all zero (an ignored row, or zero weights) has loss 0 and a zero
   gradient row even if its logits hold NaN or inf.
 * The labels kernels return the number of rows whose label is neither in ``[0, C)`` nor
-  ``ignore_index``. Such rows get a NaN loss and a NaN gradient row; nothing outside the arrays is
-  ever read or written. (The public API rejects bad labels before any kernel runs.)
+  ``ignore_index``. Such rows get a NaN loss and a NaN gradient row. (The public API rejects bad
+  labels before any kernel runs.)
+* ``softmax_ce_{labels,probs}_grad_hess`` write the unreduced per-element gradient
+  ``sample_weight[i] * (A p - a)`` and diagonal hessian ``sample_weight[i] * A p (1 - p)``.
 
-The row loss, for target weights ``a_c`` (see ``_target_weights_from_labels``) is
-``loss_i = sum_c a_c * (logsumexp(z_i) - z_ic)`` with terms where ``a_c == 0`` counting 0 (so a
-``-inf`` logit with zero target is allowed), and its gradient is ``A * softmax(z_i) - a`` with
-``A = sum_c a_c``.
+Binary family (``numpy_binary``; elementwise, arrays ``(R, L)``: R rows of L labels):
 
-All arithmetic here is float64 whatever the input dtype; results are cast to the output dtype.
+* ``logits``/``probs`` and ``target`` are ``(R, L)`` of one dtype; ``weight`` is None or ``(R, L)`` of
+  that dtype (elementwise weight); ``pos_weight`` is ``(L,)`` float64 (ones when the caller gave
+  none); ``sample_weight`` is None or ``(R,)`` float64. The multiplier of element ``(i, l)`` is
+  ``k_il = sample_weight[i] * weight[i, l]`` (a missing array counts as ones).
+* Rows are processed in chunks of ``chunk_rows`` rows (the caller's choice; ``chunk_rows_for(L)``).
+  ``loss_mode`` 0: ``loss_out`` ``(ceil(R / chunk_rows),)`` receives each chunk's summed loss;
+  1: ``loss_out`` ``(R,)`` the row sums over the labels; 2: ``loss_out`` ``(R * L,)`` every
+  element's loss. Always float64 and weighted by ``k_il``.
+* Element loss (logits ``z``, target ``y`` in [0, 1]): ``k (pw y softplus(-z) + (1 - y) softplus(z))``;
+  (probabilities ``p``): ``k (-pw y log(pc) - (1 - y) log(1 - pc))`` with ``pc = clip(p, eps, 1 - eps)``.
+  A term whose coefficient (``pw y`` or ``1 - y``) is 0 counts 0, and an element with ``k == 0``
+  has loss 0 and gradient 0 whatever its logit holds (NaN, inf).
+* ``grad_out`` (``(R, L)``, the input's dtype, may be the input itself) receives ``grad_scale`` times
+  the derivative of the element loss: ``k ((1 - y) sigmoid(z) - pw y sigmoid(-z))`` for logits,
+  ``k (-pw y / pc + (1 - y) / (1 - pc))`` for probabilities (evaluated at the clipped ``pc``).
+* ``binary_ce_logits_grad_hess`` writes that gradient (scale 1) and the hessian
+  ``k (pw y + 1 - y) sigmoid(z) sigmoid(-z)``.
+* ``sigmoid_elems`` / ``log_sigmoid_elems`` map a 1-D array into a 1-D output of its dtype (which may
+  be the input).
+
+Information measures (``numpy_information``; distributions along the last axis, arrays ``(N, C)``):
+
+* ``p`` and ``q`` are ``(N, C)`` of one dtype, validated non-negative (NaN propagates); ``scale`` is
+  the float64 factor ``1 / ln(base)`` (1 for nats); ``out`` is ``(N,)`` float64.
+* ``entropy_rows``: ``scale * sum_c -p_c log p_c``; ``cross_entropy_rows``: ``scale * sum_c -p_c log q_c``;
+  ``kl_divergence_rows``: ``scale * sum_c p_c log(p_c / q_c)``. Terms with ``p_c == 0`` count 0
+  (``0 log 0 = 0``); ``q_c == 0 < p_c`` gives ``+inf``.
+* ``surprisal_elems(p, scale, out, n_threads)``: 1-D ``p`` and ``out`` of one dtype,
+  ``out = -scale * log(p)`` (``+inf`` at 0).
 """
 
-import numpy as np
+from .numpy_binary import *  # noqa: F401,F403
+from .numpy_binary import KERNELS as _BINARY
+from .numpy_information import *  # noqa: F401,F403
+from .numpy_information import KERNELS as _INFORMATION
+from .numpy_softmax import *  # noqa: F401,F403
+from .numpy_softmax import KERNELS as _SOFTMAX
 
-KERNELS = (
-    "exp_rows",
-    "logsumexp_rows",
-    "log_softmax_rows",
-    "softmax_rows",
-    "softmax_ce_labels_loss",
-    "softmax_ce_labels_loss_grad",
-    "softmax_ce_probs_loss",
-    "softmax_ce_probs_loss_grad",
-)
+KERNELS = _SOFTMAX + _BINARY + _INFORMATION
 
-
-def _row_max(z):
-    """Row maxima with -inf for all--inf rows and NaN propagated (float64, shape (N, 1))."""
-    with np.errstate(invalid="ignore"):
-        m = np.max(z, axis=1, keepdims=True) if z.shape[1] else np.full((z.shape[0], 1), -np.inf)
-    # A row of -inf has no finite shift; shifting by 0 keeps exp(-inf) = 0 and lse = -inf.
-    return np.where(np.isneginf(m), 0.0, m)
-
-
-def _log_softmax64(logits):
-    z = np.asarray(logits, dtype=np.float64)
-    m = _row_max(z)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        shifted = z - m
-        log_sum = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-        return shifted - log_sum, m + log_sum
-
-
-def exp_rows(x, out, n_threads):
-    """``out[i, c] = exp(x[i, c])`` (the backends' vectorised exp, exposed so its accuracy is tested)."""
-    with np.errstate(over="ignore"):
-        out[...] = np.exp(np.asarray(x, dtype=np.float64))
-
-
-def logsumexp_rows(logits, out, n_threads):
-    """``out[i] = log(sum_c exp(logits[i, c]))``; ``out`` is ``(N,)`` of the logits' dtype."""
-    _, lse = _log_softmax64(logits)
-    out[:] = lse[:, 0]
-
-
-def log_softmax_rows(logits, out, n_threads):
-    """``out[i, c] = logits[i, c] - logsumexp(logits[i])``; ``out`` may be ``logits``."""
-    logp, _ = _log_softmax64(logits)
-    out[...] = logp
-
-
-def softmax_rows(logits, out, n_threads):
-    """``out[i, c] = exp(logits[i, c]) / sum_k exp(logits[i, k])``; ``out`` may be ``logits``."""
-    logp, _ = _log_softmax64(logits)
-    out[...] = np.exp(logp)
-
-
-def _target_weights_from_labels(labels, class_weight, ignore_index, label_smoothing, n_classes):
-    """Per-row target weights ``a`` (N, C) for integer labels, torch's label-smoothing rule.
-
-    ``a_ic = (1 - eps) * w_y * [c == y_i] + eps / C * w_c``; ignored rows are all zero; rows with
-    an out-of-range label are NaN. Returns ``(a, bad_mask)``.
-    """
-    n = labels.shape[0]
-    ignored = labels == ignore_index
-    bad = ~ignored & ((labels < 0) | (labels >= n_classes))
-    valid = ~ignored & ~bad
-    a = np.zeros((n, n_classes), dtype=np.float64)
-    if label_smoothing:
-        a[valid] = label_smoothing / n_classes * class_weight
-    rows = np.flatnonzero(valid)
-    a[rows, labels[rows]] += (1.0 - label_smoothing) * class_weight[labels[rows]]
-    a[bad] = np.nan
-    return a, bad
-
-
-def _target_weights_from_probs(target, class_weight, label_smoothing):
-    """``a_ic = w_c * ((1 - eps) * t_ic + eps / C)`` for probability targets."""
-    t = np.asarray(target, dtype=np.float64)
-    n_classes = t.shape[1]
-    return class_weight * ((1.0 - label_smoothing) * t + label_smoothing / n_classes)
-
-
-def _weighted_row_loss(logp, a, sample_weight):
-    """``sample_weight[i] * sum_c a_ic * (-logp_ic)`` with ``0 * inf`` counted as 0."""
-    with np.errstate(invalid="ignore"):
-        terms = np.where(a != 0, a * -logp, 0.0)
-    terms = np.where(np.isnan(a), np.nan, terms)
-    return sample_weight * np.sum(terms, axis=1)
-
-
-def _weighted_row_grad(logp, a, sample_weight, grad_scale):
-    """``grad_scale * sample_weight[i] * (A_i * softmax_i - a_i)``; 0 for a row with no target weight."""
-    total = np.sum(a, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        grad = (grad_scale * sample_weight)[:, None] * (total * np.exp(logp) - a)
-    # An ignored row (e.g. padding) has a zero gradient whatever garbage its logits hold.
-    return np.where(total == 0, 0.0, grad)
-
-
-def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_index,
-                           label_smoothing, loss_out, n_threads):
-    """Weighted per-row softmax cross-entropy for integer labels into ``loss_out`` (N,) float64."""
-    logp, _ = _log_softmax64(logits)
-    a, bad = _target_weights_from_labels(labels, class_weight, ignore_index, label_smoothing,
-                                         logits.shape[1])
-    loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
-    return int(np.count_nonzero(bad))
-
-
-def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ignore_index,
-                                label_smoothing, grad_scale, loss_out, grad_out, n_threads):
-    """Fused ``softmax_ce_labels_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
-    logp, _ = _log_softmax64(logits)
-    a, bad = _target_weights_from_labels(labels, class_weight, ignore_index, label_smoothing,
-                                         logits.shape[1])
-    loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
-    grad_out[...] = _weighted_row_grad(logp, a, sample_weight, grad_scale)
-    return int(np.count_nonzero(bad))
-
-
-def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smoothing,
-                          loss_out, n_threads):
-    """Weighted per-row softmax cross-entropy for probability targets (N, C)."""
-    logp, _ = _log_softmax64(logits)
-    a = _target_weights_from_probs(target, class_weight, label_smoothing)
-    loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
-
-
-def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, label_smoothing,
-                               grad_scale, loss_out, grad_out, n_threads):
-    """Fused ``softmax_ce_probs_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
-    logp, _ = _log_softmax64(logits)
-    a = _target_weights_from_probs(target, class_weight, label_smoothing)
-    loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
-    grad_out[...] = _weighted_row_grad(logp, a, sample_weight, grad_scale)
+__all__ = list(KERNELS)

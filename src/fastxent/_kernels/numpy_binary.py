@@ -1,0 +1,5 @@
+"""NumPy reference kernels of the binary family; the contract is in ``numpy_ref``."""
+
+KERNELS = ()
+
+__all__ = list(KERNELS)
