@@ -9,11 +9,25 @@ from arrays import DTYPES, labels_of, logits_of, probs_of
 
 SHAPES = ((0, 3), (1, 1), (7, 1), (33, 17), (5, 4099))
 ROWWISE = ("exp_rows", "log_softmax_rows", "softmax_rows")
+INFORMATION_ROWS = ("entropy_rows", "cross_entropy_rows", "kl_divergence_rows")
+
+
+def information_arguments(name, logits):
+    """Arguments of the information-measure kernels: probabilities of the logits' shape and dtype
+    (a third of p's classes 0), ``scale`` for bits, and a fresh output."""
+    p, q = probs_of(logits.shape, logits.dtype, seed=3), probs_of(logits.shape, logits.dtype, seed=4)
+    p[:, ::3] = 0
+    scale = 1.0 / np.log(2.0)
+    if name == "surprisal_elems":
+        return [p.reshape(-1), scale, np.empty(p.size, dtype=p.dtype)]
+    return [p, q][:1 if name == "entropy_rows" else 2] + [scale, np.empty(len(p))]
 
 
 def kernel_arguments(name, logits, rng):
     """Positional arguments (outputs freshly allocated) for kernel ``name`` on ``logits``."""
     n, c = logits.shape
+    if name == "surprisal_elems" or name in INFORMATION_ROWS:
+        return information_arguments(name, logits)
     if name in ROWWISE:
         return [logits, np.empty_like(logits)]
     if name == "logsumexp_rows":

@@ -5,6 +5,7 @@ Importing fastxent loads no backend and compiles nothing; the first call that ne
 
 from fastxent._backends import backends
 from fastxent._threads import get_num_threads, set_num_threads, threads
+from fastxent.information import cross_entropy, entropy, kl_divergence, surprisal
 from fastxent.softmax import (
     log_softmax,
     logsumexp,
@@ -18,7 +19,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "backends",
+    "cross_entropy",
+    "entropy",
     "get_num_threads",
+    "kl_divergence",
     "log_softmax",
     "logsumexp",
     "set_num_threads",
@@ -26,5 +30,6 @@ __all__ = [
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_with_grad",
+    "surprisal",
     "threads",
 ]
