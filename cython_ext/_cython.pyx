@@ -44,6 +44,14 @@ cdef extern from "fx_math.h" nogil:
                                      const int64_t *labels, int64_t ignore, const double *sw,
                                      double *loss_out, const double *w, int w_uniform, double W,
                                      double eps, double gscale)
+    void fx_row_ce_label_grad_hess_f32(const float *z, float *g, float *h, Py_ssize_t n,
+                                       Py_ssize_t y, double s)
+    void fx_row_ce_label_grad_hess_f64(const double *z, double *g, double *h, Py_ssize_t n,
+                                       Py_ssize_t y, double s)
+    void fx_row_ce_probs_grad_hess_f32(const float *z, const float *t, float *g, float *h,
+                                       Py_ssize_t n, double s)
+    void fx_row_ce_probs_grad_hess_f64(const double *z, const double *t, double *g, double *h,
+                                       Py_ssize_t n, double s)
     Py_ssize_t fx_small_rows(Py_ssize_t n)
     int FX_SMALL_C
 
@@ -340,6 +348,61 @@ def softmax_ce_probs_loss_grad(const floating[:, ::1] logits, const floating[:, 
               loss_out, grad_out, True, n_threads)
 
 
+def softmax_ce_labels_grad_hess(const floating[:, ::1] logits, const int64_t[::1] labels,
+                                const double[::1] sample_weight, floating[:, ::1] grad_out,
+                                floating[:, ::1] hess_out, int n_threads):
+    """Per-element gradient ``s_i (p - onehot(y_i))`` and diagonal hessian ``s_i p (1 - p)``
+    (unreduced; ``grad_out``/``hess_out`` must not be ``logits``). Returns the number of labels
+    outside ``[0, C)`` (their rows are NaN)."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, bad = 0
+    cdef int64_t y
+    _check_threads(n_threads)
+    _check_len(labels.shape[0], n, "labels")
+    _check_len(sample_weight.shape[0], n, "sample_weight")
+    _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
+    _check_2d(hess_out.shape[0], hess_out.shape[1], n, k, "hess_out")
+    if n == 0 or k == 0:
+        return 0
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        y = labels[i]
+        if y < 0 or y >= k:
+            bad += 1
+            if floating is float:
+                fx_row_fill_f32(&grad_out[i, 0], k, NAN)
+                fx_row_fill_f32(&hess_out[i, 0], k, NAN)
+            else:
+                fx_row_fill_f64(&grad_out[i, 0], k, NAN)
+                fx_row_fill_f64(&hess_out[i, 0], k, NAN)
+        elif floating is float:
+            fx_row_ce_label_grad_hess_f32(&logits[i, 0], &grad_out[i, 0], &hess_out[i, 0], k,
+                                          <Py_ssize_t>y, sample_weight[i])
+        else:
+            fx_row_ce_label_grad_hess_f64(&logits[i, 0], &grad_out[i, 0], &hess_out[i, 0], k,
+                                          <Py_ssize_t>y, sample_weight[i])
+    return int(bad)
+
+
+def softmax_ce_probs_grad_hess(const floating[:, ::1] logits, const floating[:, ::1] target,
+                               const double[::1] sample_weight, floating[:, ::1] grad_out,
+                               floating[:, ::1] hess_out, int n_threads):
+    """``s (A p - t)`` and ``s A p (1 - p)`` with ``A = sum_c t_c`` for probability targets."""
+    cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
+    _check_threads(n_threads)
+    _check_2d(target.shape[0], target.shape[1], n, k, "target")
+    _check_len(sample_weight.shape[0], n, "sample_weight")
+    _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
+    _check_2d(hess_out.shape[0], hess_out.shape[1], n, k, "hess_out")
+    if n == 0 or k == 0:
+        return
+    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        if floating is float:
+            fx_row_ce_probs_grad_hess_f32(&logits[i, 0], &target[i, 0], &grad_out[i, 0],
+                                          &hess_out[i, 0], k, sample_weight[i])
+        else:
+            fx_row_ce_probs_grad_hess_f64(&logits[i, 0], &target[i, 0], &grad_out[i, 0],
+                                          &hess_out[i, 0], k, sample_weight[i])
+
+
 # --------------------------------------------------------------------------- docstrings
 # embedsignature writes the fused-type dispatcher's own signature ("(signatures, args, kwargs,
 # defaults, _fused_sigindex={})") at the head of a fused function's docstring; put the real
@@ -348,7 +411,8 @@ def _fix_fused_docstrings():
     cdef str name, head, sep, rest
     for name in ("exp_rows", "logsumexp_rows", "log_softmax_rows", "softmax_rows",
                  "softmax_ce_labels_loss", "softmax_ce_labels_loss_grad",
-                 "softmax_ce_probs_loss", "softmax_ce_probs_loss_grad"):
+                 "softmax_ce_probs_loss", "softmax_ce_probs_loss_grad",
+                 "softmax_ce_labels_grad_hess", "softmax_ce_probs_grad_hess"):
         f = globals()[name]
         head, sep, rest = (f.__doc__ or "").partition("\n")
         if "_fused_sigindex" in head:

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+import fastxent
 from fastxent._backends import load_backend
-from fastxent._kernels import numpy_ref
+from fastxent._kernels import numpy_binary, numpy_ref
 from arrays import DTYPES, labels_of, logits_of, probs_of
 
 SHAPES = ((0, 3), (1, 1), (7, 1), (33, 17), (5, 4099))
@@ -23,13 +24,41 @@ def information_arguments(name, logits):
     return [p, q][:1 if name == "entropy_rows" else 2] + [scale, np.empty(len(p))]
 
 
+def binary_arguments(name, logits, rng):
+    """Arguments of the binary kernels on ``logits`` read as (R, L): soft targets, every weight given
+    (a few zero), the reference's chunk partition, and the loss mode of the name (0 for ``loss``,
+    1 for ``loss_grad``, to cover both; mode 2 is covered by the public-API tests)."""
+    n, c = logits.shape
+    if name in ("sigmoid_elems", "log_sigmoid_elems"):
+        return [logits.reshape(-1), np.empty(logits.size, dtype=logits.dtype)]
+    target = rng.random((n, c)).astype(logits.dtype)
+    target[:, ::2] = np.round(target[:, ::2])
+    weight = (rng.random((n, c)) * (rng.random((n, c)) > 0.1)).astype(logits.dtype)
+    head = [logits, target, weight, rng.random(c) * 3, rng.random(n) * 2]
+    if name == "binary_ce_logits_grad_hess":
+        return head + [np.empty_like(logits), np.empty_like(logits)]
+    if "probs" in name:
+        head = [fastxent.sigmoid(logits, backend="numpy"), *head[1:], 1e-6]
+    chunk_rows = fastxent.binary.chunk_rows_for(c)
+    if name.endswith("loss_grad"):
+        return head + [chunk_rows, 1, 0.5, np.empty(n), np.empty_like(logits)]
+    return head + [chunk_rows, 0, np.empty(-(-n // chunk_rows))]
+
+
 def kernel_arguments(name, logits, rng):
     """Positional arguments (outputs freshly allocated) for kernel ``name`` on ``logits``."""
     n, c = logits.shape
     if name == "surprisal_elems" or name in INFORMATION_ROWS:
         return information_arguments(name, logits)
+    if name in numpy_binary.KERNELS:
+        return binary_arguments(name, logits, rng)
     if name in ROWWISE:
         return [logits, np.empty_like(logits)]
+    if name == "softmax_ce_labels_grad_hess":
+        return [logits, labels_of((n,), c), rng.random(n) * 2, np.empty_like(logits), np.empty_like(logits)]
+    if name == "softmax_ce_probs_grad_hess":
+        return [logits, probs_of((n, c), logits.dtype), rng.random(n) * 2, np.empty_like(logits),
+                np.empty_like(logits)]
     if name == "logsumexp_rows":
         return [logits, np.empty(n, dtype=logits.dtype)]
     weights = [rng.random(c) + 0.1, rng.random(n) * 2]

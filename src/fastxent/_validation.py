@@ -50,7 +50,8 @@ def _describe_row(flat_index, batch_shape):
 
 
 def as_labels(target, batch_shape, n_classes, ignore_index):
-    """Integer class labels of shape ``batch_shape`` as a flat C-contiguous int64 array, range-checked."""
+    """Integer class labels of shape ``batch_shape`` as a flat C-contiguous int64 array, range-checked
+    (``ignore_index`` None: every label must be in ``[0, n_classes)``)."""
     labels = np.asarray(target)
     if labels.shape != tuple(batch_shape):
         raise ValueError(f"target holds class indices of shape {labels.shape}, but logits of batch shape "
@@ -61,13 +62,16 @@ def as_labels(target, batch_shape, n_classes, ignore_index):
             flat = labels.reshape(-1)
             if flat.dtype.kind == "i":
                 flat = flat.astype(np.int64, copy=False)
-                bad = (flat != ignore_index) & ((flat < 0) | (flat >= n_classes))
+                bad = (flat < 0) | (flat >= n_classes)
+                if ignore_index is not None:
+                    bad &= flat != ignore_index
             else:  # unsigned: never negative, and may exceed int64
                 bad = flat >= n_classes
             if bad.any():
                 first = int(np.argmax(bad))
+                ignored = "" if ignore_index is None else f" and is not ignore_index ({ignore_index})"
                 raise ValueError(f"target: label {int(flat[first])} at {_describe_row(first, batch_shape)} "
-                                 f"is outside [0, {n_classes}) and is not ignore_index ({ignore_index})")
+                                 f"is outside [0, {n_classes}){ignored}")
     return np.ascontiguousarray(labels.reshape(-1), dtype=np.int64)
 
 
@@ -139,39 +143,49 @@ def check_ignore_index(ignore_index):
     return int(ignore_index)
 
 
-def check_out(out, shape, dtype, inputs):
-    """Validate a user's ``out`` array and pick the C-contiguous ``(N, C)`` buffer the kernel writes into.
+def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_alias_first=True):
+    """Validate a user's output array and pick the C-contiguous 2-D buffer the kernel writes into.
 
-    ``out`` may be the logits themselves (the kernels read each row before overwriting it). When
-    ``out`` is not C-contiguous or overlaps another input, the kernel writes into a temporary that
-    ``finish_out`` copies into ``out``.
+    ``out`` may be the first input (the logits: the kernels read each row before overwriting it)
+    unless ``may_alias_first`` is False. When ``out`` is not C-contiguous or overlaps an input it
+    may not alias, the kernel writes into a temporary that ``finish_out`` copies into ``out``.
+
+    Parameters
+    ----------
+    shape : tuple
+        The shape ``out`` must have.
+    inputs : sequence of ndarray
+        The kernel's inputs, the first of them 2-D of the buffer's shape.
+    buffer_shape : tuple, optional
+        The 2-D shape of the kernel's buffer (default ``(-1, shape[-1])``).
 
     Returns
     -------
-    buffer : ndarray, shape (N, C)
+    buffer : ndarray, shape buffer_shape
     is_temporary : bool
     """
     if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):
-        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
     if out.dtype != dtype:
-        raise ValueError(f"out must have dtype {dtype} (the computation's dtype), got {out.dtype}")
+        raise ValueError(f"{name} must have dtype {dtype} (the computation's dtype), got {out.dtype}")
     if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    n_classes = shape[-1]
+        raise ValueError(f"{name} is read-only")
+    if buffer_shape is None:
+        buffer_shape = (out.size // shape[-1], shape[-1])
     if out.flags.c_contiguous:
-        buffer = out.reshape(-1, n_classes)
-        logits2d, *others = inputs
-        is_logits = (buffer.__array_interface__["data"][0] == logits2d.__array_interface__["data"][0]
-                     and buffer.shape == logits2d.shape)
+        buffer = out.reshape(buffer_shape)
+        first, *others = inputs
+        is_first = (may_alias_first and buffer.__array_interface__["data"][0] == first.__array_interface__["data"][0]
+                    and buffer.shape == first.shape)
         # may_share_memory (a bounds test) settles the usual disjoint case without the exact search.
-        overlaps = (not is_logits and np.may_share_memory(buffer, logits2d)
-                    and np.shares_memory(buffer, logits2d)) or any(
+        overlaps = (not is_first and np.may_share_memory(buffer, first)
+                    and np.shares_memory(buffer, first)) or any(
             np.may_share_memory(buffer, other) and np.shares_memory(buffer, other) for other in others)
         if not overlaps:
             return buffer, False
-    return np.empty((out.size // n_classes, n_classes), dtype=dtype), True
+    return np.empty(buffer_shape, dtype=dtype), True
 
 
 def finish_out(out, buffer, is_temporary):

@@ -20,6 +20,7 @@ __all__ = [
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_with_grad",
+    "softmax_cross_entropy_gradient_hessian",
 ]
 
 
@@ -305,3 +306,58 @@ softmax_cross_entropy_with_grad.__doc__ = f"""Loss and gradient of softmax cross
     grad : ndarray, shape (..., C)
         As `softmax_cross_entropy_grad`.
     """
+
+
+def softmax_cross_entropy_gradient_hessian(logits, target, *, sample_weight=None, backend="auto", n_threads=None,
+                                           grad_out=None, hess_out=None):
+    """Per-element gradient and diagonal hessian of the softmax cross-entropy, from one pass.
+
+    Unreduced: row ``i`` of the gradient is ``s_i (A_i p_i - t_i)`` and of the hessian's diagonal
+    ``s_i A_i p_i (1 - p_i)``, with ``p_i = softmax(z_i)``, ``A_i = sum_c t_ic`` (1 for labels,
+    where ``t_i = onehot(y_i)``: ``p - onehot(y)`` and ``p (1 - p)``) and ``s_i`` the sample
+    weight. This is the multiclass objective of gradient boosting (XGBoost's ``multi:softprob``,
+    scikit-learn's ``HalfMultinomialLoss.gradient_hessian``).
+
+    Parameters
+    ----------
+    logits : array_like, shape (..., C)
+        As in `softmax_cross_entropy`.
+    target : array_like
+        Integer class indices of shape ``logits.shape[:-1]``, all in ``[0, C)`` (no
+        ``ignore_index``: give the row a zero ``sample_weight`` instead), or class probabilities of
+        shape ``logits.shape``.
+    sample_weight : array_like, shape logits.shape[:-1], optional
+        Per-row multiplier (finite, non-negative).
+    backend, n_threads
+        As in `softmax_cross_entropy`.
+    grad_out, hess_out : ndarray, shape (..., C), optional
+        Preallocated outputs of the computation's dtype; they must not overlap the inputs or each
+        other (else a temporary is used and copied in).
+
+    Returns
+    -------
+    grad, hess : ndarray, shape (..., C)
+        In the computation's dtype (``grad_out``/``hess_out`` when given).
+    """
+    z, batch_shape = v.as_logits_2d(logits)
+    n_rows, n_classes = z.shape
+    shape = (*batch_shape, n_classes)
+    has_labels = v.classify_target(target, shape) == "labels"
+    if has_labels:
+        tgt = v.as_labels(target, batch_shape, n_classes, None)
+    else:
+        tgt = v.as_probs(target, shape, z.dtype)
+    sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
+    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
+    outputs = []
+    for out, name in ((grad_out, "grad_out"), (hess_out, "hess_out")):
+        if out is None:
+            outputs.append((np.empty_like(z), False))
+        else:
+            outputs.append(v.check_out(out, shape, z.dtype, (z, tgt, sample_w, *(b for b, _ in outputs)),
+                                       name=name, may_alias_first=False))
+    (grad, grad_temporary), (hess, hess_temporary) = outputs
+    kernel = kernels.softmax_ce_labels_grad_hess if has_labels else kernels.softmax_ce_probs_grad_hess
+    _check_kernel_result(kernel(z, tgt, sample_w.reshape(n_rows), grad, hess, n_threads))
+    return tuple(buffer.reshape(shape) if out is None else v.finish_out(out, buffer, is_temporary)
+                 for out, (buffer, is_temporary) in ((grad_out, outputs[0]), (hess_out, outputs[1])))

@@ -36,6 +36,7 @@ from numba import prange, types
 from numba.extending import overload
 
 from ._jit import helper_options, inline_helper, threaded
+from ._numba_optional import flat_or, row_or, store
 from ._numba_math import as_dtype_of, radd, vexp, vlog, vmax
 from .numpy_softmax import KERNELS
 
@@ -45,19 +46,6 @@ __all__ = list(KERNELS)
 # --------------------------------------------------------------------------------------------
 # Row helpers (inlined into the kernels' prange bodies; each inner loop vectorises)
 # --------------------------------------------------------------------------------------------
-
-
-def _row(src, i, out_row):
-    """``src[i]``, or ``out_row`` when ``src`` is None: the in-place call of a kernel, where the
-    ``threaded(inplace=...)`` wrapper passes None for an input that is the output array."""
-    return out_row if src is None else src[i]
-
-
-@overload(_row, inline="always", jit_options=helper_options())
-def _row_overload(src, i, out_row):
-    if isinstance(src, types.NoneType):
-        return lambda src, i, out_row: out_row
-    return lambda src, i, out_row: src[i]
 
 
 @inline_helper
@@ -80,22 +68,6 @@ def _fill(out, value):
         out[c] = v
 
 
-def _store(out, c, value):
-    """``out[c] = value``, or nothing when ``out`` is None (the loss-only kernels write no row)."""
-    if out is not None:
-        out[c] = value
-
-
-@overload(_store, inline="always", jit_options=helper_options())
-def _store_overload(out, c, value):
-    if isinstance(out, types.NoneType):
-        return lambda out, c, value: None
-
-    def store(out, c, value):
-        out[c] = value
-    return store
-
-
 @inline_helper
 def _store_exp_sum(z, shift, out):
     """``sum_c exp(z_c - shift)`` in float64 (``exp`` in the dtype of ``z``), also stored as
@@ -103,7 +75,7 @@ def _store_exp_sum(z, shift, out):
     s = 0.0
     for c in range(z.shape[0]):
         e = vexp(z[c] - shift)
-        _store(out, c, e)
+        store(out, c, e)
         s = radd(s, np.float64(e))
     return s
 
@@ -117,7 +89,7 @@ def _store_exp_sum_gap(z, shift, m64, w, out):
     for c in range(z.shape[0]):
         zc = z[c]
         e = vexp(zc - shift)
-        _store(out, c, e)
+        store(out, c, e)
         s = radd(s, np.float64(e))
         wc = w[c]
         term = wc * (m64 - np.float64(zc))
@@ -135,7 +107,7 @@ def _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, out):
     for c in range(z.shape[0]):
         zc = z[c]
         e = vexp(zc - shift)
-        _store(out, c, e)
+        store(out, c, e)
         s = radd(s, np.float64(e))
         a = w[c] * (keep * np.float64(t[c]) + smooth)
         total = radd(total, a)
@@ -396,18 +368,6 @@ def _labels_chunk(ch, zf, gf, with_grad, n_rows, n_classes, labels, w, w_sum, ig
     return nb
 
 
-def _flat(src, out_flat):
-    """``src`` flattened, or ``out_flat`` when ``src`` is None (in-place call)."""
-    return out_flat if src is None else src.reshape(src.size)
-
-
-@overload(_flat, inline="always", jit_options=helper_options())
-def _flat_overload(src, out_flat):
-    if isinstance(src, types.NoneType):
-        return lambda src, out_flat: out_flat
-    return lambda src, out_flat: src.reshape(src.size)
-
-
 @inline_helper
 def _sum(x):
     s = 0.0
@@ -426,7 +386,7 @@ def exp_rows(x, out, n_threads):
     """``out[i, c] = exp(x[i, c])`` with the vectorised ``vexp`` (accuracy-tested)."""
     for i in prange(out.shape[0]):
         oi = out[i]
-        xi = _row(x, i, oi)
+        xi = row_or(x, i, oi)
         for c in range(xi.shape[0]):
             oi[c] = vexp(xi[c])
 
@@ -446,7 +406,7 @@ def log_softmax_rows(logits, out, n_threads):
     """``out[i, c] = logits[i, c] - logsumexp(logits[i])``; ``out`` may be ``logits``."""
     for i in prange(out.shape[0]):
         o = out[i]
-        z = _row(logits, i, o)
+        z = row_or(logits, i, o)
         m64 = _row_shift(z)
         shift = as_dtype_of(z, m64)
         log_s = as_dtype_of(o, np.log(_store_exp_sum(z, shift, None)))
@@ -459,7 +419,7 @@ def softmax_rows(logits, out, n_threads):
     """``out[i, c] = exp(logits[i, c]) / sum_k exp(logits[i, k])``; ``out`` may be ``logits``."""
     for i in prange(out.shape[0]):
         o = out[i]
-        z = _row(logits, i, o)
+        z = row_or(logits, i, o)
         m64 = _row_shift(z)
         s = _store_exp_sum(z, as_dtype_of(z, m64), o)
         inv = as_dtype_of(o, 1.0 / s)
@@ -503,7 +463,7 @@ def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ign
     n_bad = 0
     if 0 < n_classes <= _SMALL_C:
         gf = grad_out.reshape(n_rows * n_classes)
-        zf = _flat(logits, gf)
+        zf = flat_or(logits, gf)
         n_chunks = _small_chunks(n_rows, n_classes)
         chunk_bad = np.zeros(n_chunks, np.int64)
         for ch in prange(n_chunks):
@@ -514,7 +474,7 @@ def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ign
     for i in prange(n_rows):
         s_i = sample_weight[i]
         g = grad_out[i]
-        loss, bad = _labels_row_loss_grad(_row(logits, i, g), labels[i], class_weight, w_sum,
+        loss, bad = _labels_row_loss_grad(row_or(logits, i, g), labels[i], class_weight, w_sum,
                                           ignore_index, keep, smooth, s_i, grad_scale * s_i, g)
         loss_out[i] = loss
         n_bad += bad
@@ -543,5 +503,60 @@ def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, labe
     for i in prange(n_rows):
         s_i = sample_weight[i]
         g = grad_out[i]
-        loss_out[i] = s_i * _probs_row_loss_grad(_row(logits, i, g), target[i], class_weight,
+        loss_out[i] = s_i * _probs_row_loss_grad(row_or(logits, i, g), target[i], class_weight,
                                                  keep, smooth, grad_scale * s_i, g)
+
+
+@inline_helper
+def _scaled_softmax_grad_hess(z, s_i, total, g, h):
+    """``g = s_i total p``, ``h = s_i total p (1 - p)`` for ``p = softmax(z)`` (``g`` may be ``z``);
+    returns ``1 / sum_c exp(z_c - m)`` (float64) and the shift ``m`` (max z) for the caller's target
+    correction."""
+    shift = as_dtype_of(z, _row_shift(z))
+    inv = 1.0 / _store_exp_sum(z, shift, g)
+    inv_t = as_dtype_of(g, inv)
+    scale_t = as_dtype_of(g, s_i * total)
+    one = as_dtype_of(g, 1.0)
+    for c in range(g.shape[0]):
+        p = g[c] * inv_t
+        g[c] = scale_t * p
+        h[c] = scale_t * (p * (one - p))
+    return inv, shift
+
+
+@threaded
+def softmax_ce_labels_grad_hess(logits, labels, sample_weight, grad_out, hess_out, n_threads):
+    """Per-element gradient ``s_i (p - onehot(y_i))`` and diagonal hessian ``s_i p (1 - p)``."""
+    n_rows, n_classes = logits.shape
+    n_bad = 0
+    for i in prange(n_rows):
+        y = labels[i]
+        g = grad_out[i]
+        if y < 0 or y >= n_classes:
+            _fill(g, np.nan)
+            _fill(hess_out[i], np.nan)
+            n_bad += 1
+        else:
+            s_i = sample_weight[i]
+            z_y = logits[i, y]
+            inv, shift = _scaled_softmax_grad_hess(logits[i], s_i, 1.0, g, hess_out[i])
+            # p_y - 1 in float64 (the label's exp again: one scalar, bitwise the one summed)
+            g[y] = as_dtype_of(g, s_i * (np.float64(vexp(z_y - shift)) * inv - 1.0))
+    return n_bad
+
+
+@threaded
+def softmax_ce_probs_grad_hess(logits, target, sample_weight, grad_out, hess_out, n_threads):
+    """``s (A p - t)`` and ``s A p (1 - p)`` with ``A = sum_c t_c`` for probability targets."""
+    for i in prange(logits.shape[0]):
+        t = target[i]
+        g = grad_out[i]
+        total = _sum(t)
+        s_i = sample_weight[i]
+        if total == 0.0:  # no target weight: zero gradient and hessian whatever the logits hold
+            _fill(g, 0.0)
+            _fill(hess_out[i], 0.0)
+        else:
+            _scaled_softmax_grad_hess(logits[i], s_i, total, g, hess_out[i])
+            for c in range(g.shape[0]):
+                g[c] = g[c] - as_dtype_of(g, s_i * t[c])

@@ -40,7 +40,7 @@ Binary family (``numpy_binary``; elementwise, arrays ``(R, L)``: R rows of L lab
   that dtype (elementwise weight); ``pos_weight`` is ``(L,)`` float64 (ones when the caller gave
   none); ``sample_weight`` is None or ``(R,)`` float64. The multiplier of element ``(i, l)`` is
   ``k_il = sample_weight[i] * weight[i, l]`` (a missing array counts as ones).
-* Rows are processed in chunks of ``chunk_rows`` rows (the caller's choice; ``chunk_rows_for(L)``).
+* Rows are processed in chunks of ``chunk_rows`` rows (the caller's choice: ``fastxent.binary.chunk_rows_for(L)``).
   ``loss_mode`` 0: ``loss_out`` ``(ceil(R / chunk_rows),)`` receives each chunk's summed loss;
   1: ``loss_out`` ``(R,)`` the row sums over the labels; 2: ``loss_out`` ``(R * L,)`` every
   element's loss. Always float64 and weighted by ``k_il``.

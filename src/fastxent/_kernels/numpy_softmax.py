@@ -20,6 +20,8 @@ KERNELS = (
     "softmax_ce_labels_loss_grad",
     "softmax_ce_probs_loss",
     "softmax_ce_probs_loss_grad",
+    "softmax_ce_labels_grad_hess",
+    "softmax_ce_probs_grad_hess",
 )
 
 __all__ = list(KERNELS)
@@ -145,3 +147,33 @@ def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, labe
     a = _target_weights_from_probs(target, class_weight, label_smoothing)
     loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
     grad_out[...] = _weighted_row_grad(logp, a, sample_weight, grad_scale)
+
+
+def _write_grad_hess(p, a, sample_weight, grad_out, hess_out):
+    """``grad = s (A p - a)``, ``hess = s A p (1 - p)`` with ``A = sum_c a_c``; zero rows where A = 0."""
+    total = np.sum(a, axis=1, keepdims=True)
+    s = sample_weight[:, None]
+    with np.errstate(invalid="ignore"):
+        grad = np.where(total == 0, 0.0, s * (total * p - a))
+        hess = np.where(total == 0, 0.0, s * total * p * (1.0 - p))
+    grad_out[...] = grad
+    hess_out[...] = hess
+
+
+def softmax_ce_labels_grad_hess(logits, labels, sample_weight, grad_out, hess_out, n_threads):
+    """Per-element gradient ``s_i (p - onehot(y_i))`` and diagonal hessian ``s_i p (1 - p)`` of the
+    softmax cross-entropy (unreduced). Returns the number of labels outside ``[0, C)`` (NaN rows)."""
+    n, c = np.shape(logits)
+    bad = (labels < 0) | (labels >= c)
+    a = np.zeros((n, c))
+    rows = np.flatnonzero(~bad)
+    a[rows, labels[rows]] = 1.0
+    a[bad] = np.nan
+    _write_grad_hess(np.exp(_log_softmax64(logits)[0]), a, sample_weight, grad_out, hess_out)
+    return int(np.count_nonzero(bad))
+
+
+def softmax_ce_probs_grad_hess(logits, target, sample_weight, grad_out, hess_out, n_threads):
+    """``softmax_ce_labels_grad_hess`` for probability targets ``t``: ``s (A p - t)``, ``s A p (1 - p)``."""
+    _write_grad_hess(np.exp(_log_softmax64(logits)[0]), np.asarray(target, dtype=np.float64), sample_weight, grad_out,
+                     hess_out)
