@@ -63,8 +63,9 @@ def _probs_element(x, y, a_pos, eps):
     a_pos64 = np.float64(a_pos)
     a_neg = 1.0 - np.float64(y)
     q = 1.0 - p
-    # log(1 - p) = log(q) + ((1 - q) - p) / q: q = fl(1 - p), and 1 - q is exact.
-    log_q = vlog(q) + ((1.0 - q) - p) / q
+    # log(1 - p) = log(q) + ((1 - q) - p) / q: q = fl(1 - p), and 1 - q is exact (no correction at
+    # q == 0, where log(q) is -inf and the correction would be 0/0).
+    log_q = vlog(q) + (((1.0 - q) - p) / q if q > 0.0 else 0.0)
     loss = ((a_pos64 * -vlog(p) if a_pos64 != 0.0 else 0.0)
             + (a_neg * -log_q if a_neg != 0.0 else 0.0))
     return loss, as_dtype_of(x, a_neg / q - a_pos64 / p), as_dtype_of(x, 0.0)
