@@ -11,11 +11,11 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 cdef extern from "fx_binary.h" nogil:
-    void fx_bce_chunk_f32(const float *x, const float *t, const float *w, const double *pw,
+    Py_ssize_t fx_bce_chunk_f32(const float *x, const float *t, const float *w, const double *pw,
                           const double *sw, Py_ssize_t n_rows, Py_ssize_t n_labels,
                           Py_ssize_t chunk_rows, Py_ssize_t ch, int loss_mode, int probs, double eps,
                           double gscale, double *loss_out, float *g, float *h)
-    void fx_bce_chunk_f64(const double *x, const double *t, const double *w, const double *pw,
+    Py_ssize_t fx_bce_chunk_f64(const double *x, const double *t, const double *w, const double *pw,
                           const double *sw, Py_ssize_t n_rows, Py_ssize_t n_labels,
                           Py_ssize_t chunk_rows, Py_ssize_t ch, int loss_mode, int probs,
                           double eps, double gscale, double *loss_out, double *g, double *h)
@@ -42,12 +42,13 @@ cdef int _check_len(str name, Py_ssize_t got, Py_ssize_t want) except -1:
     return 0
 
 
-cdef int _bce(const floating[:, ::1] x, const floating[:, ::1] target, const floating[:, ::1] weight,
+cdef Py_ssize_t _bce(const floating[:, ::1] x, const floating[:, ::1] target, const floating[:, ::1] weight,
               const double[::1] pos_weight, const double[::1] sample_weight, Py_ssize_t chunk_rows,
               int loss_mode, int probs, double eps, double grad_scale, double[::1] loss_out,
               floating[:, ::1] grad_out, floating[:, ::1] hess_out, int n_threads) except -1:
-    """Shared body of every binary cross-entropy kernel (None memoryviews: that array is absent)."""
-    cdef Py_ssize_t n = target.shape[0], k = target.shape[1], n_chunks, ch
+    """Shared body of every binary cross-entropy kernel (None memoryviews: that array is absent);
+    returns the count of out-of-range inputs."""
+    cdef Py_ssize_t n = target.shape[0], k = target.shape[1], n_chunks, ch, n_bad = 0
     cdef Py_ssize_t n_out
     cdef const floating *w = NULL
     cdef const double *sw = NULL
@@ -97,12 +98,12 @@ cdef int _bce(const floating[:, ::1] x, const floating[:, ::1] target, const flo
         return 0
     for ch in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
         if floating is float:
-            fx_bce_chunk_f32(&x[0, 0], &target[0, 0], w, &pos_weight[0], sw, n, k, chunk_rows, ch,
-                             loss_mode, probs, eps, grad_scale, lo, g, h)
+            n_bad += fx_bce_chunk_f32(&x[0, 0], &target[0, 0], w, &pos_weight[0], sw, n, k, chunk_rows,
+                                      ch, loss_mode, probs, eps, grad_scale, lo, g, h)
         else:
-            fx_bce_chunk_f64(&x[0, 0], &target[0, 0], w, &pos_weight[0], sw, n, k, chunk_rows, ch,
-                             loss_mode, probs, eps, grad_scale, lo, g, h)
-    return 0
+            n_bad += fx_bce_chunk_f64(&x[0, 0], &target[0, 0], w, &pos_weight[0], sw, n, k, chunk_rows,
+                                      ch, loss_mode, probs, eps, grad_scale, lo, g, h)
+    return n_bad
 
 
 def binary_ce_logits_loss(const floating[:, ::1] logits, const floating[:, ::1] target,
@@ -111,8 +112,8 @@ def binary_ce_logits_loss(const floating[:, ::1] logits, const floating[:, ::1] 
                           double[::1] loss_out, int n_threads):
     """Weighted binary cross-entropy from logits into ``loss_out`` (float64, per ``loss_mode``)."""
     cdef floating[:, ::1] none = None
-    _bce(logits, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, False, 0.0, 1.0,
-         loss_out, none, none, n_threads)
+    return _bce(logits, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, False, 0.0, 1.0,
+                loss_out, none, none, n_threads)
 
 
 def binary_ce_logits_loss_grad(const floating[:, ::1] logits, const floating[:, ::1] target,
@@ -123,8 +124,8 @@ def binary_ce_logits_loss_grad(const floating[:, ::1] logits, const floating[:, 
     """Fused ``binary_ce_logits_loss`` plus ``grad_scale`` times the gradient into ``grad_out``
     (which may be ``logits``)."""
     cdef floating[:, ::1] none = None
-    _bce(logits, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, False, 0.0,
-         grad_scale, loss_out, grad_out, none, n_threads)
+    return _bce(logits, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, False, 0.0,
+                grad_scale, loss_out, grad_out, none, n_threads)
 
 
 def binary_ce_probs_loss(const floating[:, ::1] probs, const floating[:, ::1] target,
@@ -133,8 +134,8 @@ def binary_ce_probs_loss(const floating[:, ::1] probs, const floating[:, ::1] ta
                          int loss_mode, double[::1] loss_out, int n_threads):
     """Weighted binary cross-entropy from probabilities clipped to ``[eps, 1 - eps]``."""
     cdef floating[:, ::1] none = None
-    _bce(probs, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, True, eps, 1.0,
-         loss_out, none, none, n_threads)
+    return _bce(probs, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, True, eps, 1.0,
+                loss_out, none, none, n_threads)
 
 
 def binary_ce_probs_loss_grad(const floating[:, ::1] probs, const floating[:, ::1] target,
@@ -144,8 +145,8 @@ def binary_ce_probs_loss_grad(const floating[:, ::1] probs, const floating[:, ::
                               floating[:, ::1] grad_out, int n_threads):
     """Fused ``binary_ce_probs_loss`` plus ``grad_scale`` times d loss / d probs into ``grad_out``."""
     cdef floating[:, ::1] none = None
-    _bce(probs, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, True, eps,
-         grad_scale, loss_out, grad_out, none, n_threads)
+    return _bce(probs, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode, True, eps,
+                grad_scale, loss_out, grad_out, none, n_threads)
 
 
 def binary_ce_logits_grad_hess(const floating[:, ::1] logits, const floating[:, ::1] target,
@@ -157,9 +158,9 @@ def binary_ce_logits_grad_hess(const floating[:, ::1] logits, const floating[:, 
     cdef Py_ssize_t k = target.shape[1]
     if grad_out is None or hess_out is None:
         raise ValueError("grad_out and hess_out are required")
-    _bce(logits, target, weight, pos_weight, sample_weight,
-         max(GRAD_HESS_CHUNK_ELEMENTS // max(k, 1), 1), 0, False, 0.0, 1.0, no_loss, grad_out,
-         hess_out, n_threads)
+    return _bce(logits, target, weight, pos_weight, sample_weight,
+                max(GRAD_HESS_CHUNK_ELEMENTS // max(k, 1), 1), 0, False, 0.0, 1.0, no_loss, grad_out,
+                hess_out, n_threads)
 
 
 cdef int _sigmoid(const floating[::1] x, floating[::1] out, int log_sigmoid, int n_threads) except -1:

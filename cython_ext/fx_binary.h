@@ -17,24 +17,22 @@
 
 #include "fx_math.h"
 
-/* (log1p(u), 1 / (1 + u)) for u in [0, 1] or NaN, with one division.
- * float: log1p(u) = 2 atanh(s), s = u / (2 + u) <= 1/3, odd series to s^13 (relative error
- * < 1.4e-8); r = 1 / ((1 + u)(2 + u)) gives both 1 / (1 + u) = (2 + u) r and s = u (1 + u) r.
+/* Elements per block of a one-label chunk (fx_bce_chunk). */
+#define FX_BCE_BLOCK 1024
+
+/* (log1p(u), 1 / (1 + u)) for u in [0, 1] or NaN.
+ * float: log1p(u) = u P(u), P a degree-8 fit of log1p(u) / u on [0, 1] (relative error 3e-8;
+ * < 2 ulp in float32 with rounding), evaluated by Estrin's scheme, independently of the division:
+ * the two run in parallel (the loop is latency-bound; measured 1.24 -> 0.87 ns per element).
  * double: log(w) + (u - (w - 1)) / w with w = fl(1 + u) (w - 1 is exact; tiny u give u). */
 FX_INLINE float fx_log1p_recip_unit_f32(float u, float *recip)
 {
-    const float d1 = 1.0f + u, d2 = 2.0f + u;
-    const float r = 1.0f / (d1 * d2);
-    const float s = u * d1 * r, s2 = s * s;
-    float p = 1.0f / 13.0f;
-    p = p * s2 + 1.0f / 11.0f;
-    p = p * s2 + 1.0f / 9.0f;
-    p = p * s2 + 1.0f / 7.0f;
-    p = p * s2 + 1.0f / 5.0f;
-    p = p * s2 + 1.0f / 3.0f;
-    *recip = d2 * r;
-    const float two_s = s + s;
-    return two_s + two_s * (s2 * p);
+    const float u2 = u * u, u4 = u2 * u2;
+    const float p01 = 0.99999997f + -0.49999493f * u, p23 = 0.33319094f + -0.24842964f * u;
+    const float p45 = 0.19105935f + -0.13663093f * u, p67 = 0.07822415f + -0.02950413f * u;
+    const float p03 = p01 + p23 * u2, p47 = p45 + p67 * u2;
+    *recip = 1.0f / (1.0f + u);
+    return u * ((p03 + p47 * u4) + 0.00523242f * (u4 * u4));
 }
 
 FX_INLINE double fx_log1p_recip_unit_f64(double u, double *recip)

@@ -117,27 +117,27 @@ log_sigmoid.__doc__ = """``log(sigmoid(x)) = -softplus(-x)``, elementwise, as ``
 # --------------------------------------------------------------------------- validation
 
 
-def _as_unit_interval(values, shape, dtype, name, allow_nan):
-    """``values`` of exactly ``shape`` as a C-contiguous array of ``dtype``, checked in [0, 1]."""
+def _as_same_shape(values, shape, dtype, name):
+    """``values`` of exactly ``shape`` as a C-contiguous array of ``dtype`` (real input only).
+    Their range is checked by the kernels, in the pass that computes the loss."""
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array (float, int or bool), got dtype {arr.dtype}")
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of the predictions {tuple(shape)}, got {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if arr.size:
-        # min/max are fast SIMD reductions; only a NaN (which makes them NaN) needs the slow path.
-        low, high = arr.min(), arr.max()
-        if np.isnan(low) or np.isnan(high):
-            if not allow_nan:
-                first = int(np.argmax(np.isnan(arr).reshape(-1)))
-                raise ValueError(f"{name} must not hold NaN; element {_position(first, shape)} is NaN")
-            low, high = (np.nanmin(arr), np.nanmax(arr)) if not np.isnan(arr).all() else (0.0, 0.0)
-        if low < 0 or high > 1:
-            flat = arr.reshape(-1)
-            first = int(np.argmax((flat < 0) | (flat > 1)))
-            raise ValueError(f"{name} must be in [0, 1]; element {_position(first, shape)} is {flat[first]}")
-    return arr
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _check_unit_interval(arr, shape, name, allow_nan):
+    """Raise ValueError naming the first element of ``arr`` outside [0, 1] (or NaN, unless allowed)."""
+    flat = arr.reshape(-1)
+    nan = np.isnan(flat)
+    if nan.any() and not allow_nan:
+        raise ValueError(f"{name} must not hold NaN; element {_position(int(np.argmax(nan)), shape)} is NaN")
+    outside = (flat < 0) | (flat > 1)
+    if outside.any():
+        first = int(np.argmax(outside))
+        raise ValueError(f"{name} must be in [0, 1]; element {_position(first, shape)} is {flat[first]}")
 
 
 def _position(flat_index, shape):
@@ -199,6 +199,7 @@ class _Problem:
     """A validated binary cross-entropy call, ready for a kernel: R rows of L labels."""
 
     x: np.ndarray                 # (R, L) logits or probabilities, C-contiguous float32/float64
+    name: str                     # "logits" or "probs"
     shape: tuple                  # the user's shape
     batch_shape: tuple            # the rows' shape (R = prod)
     target: np.ndarray            # (R, L), dtype of x
@@ -234,10 +235,24 @@ class _Problem:
         clip = () if self.eps is None else (self.eps,)
         kernel = getattr(self.kernels, f"binary_ce_{'logits' if self.eps is None else 'probs'}_{suffix}")
         if suffix == "loss":
-            kernel(*head, *clip, self.chunk_rows, mode, loss_out, self.n_threads)
+            n_bad = kernel(*head, *clip, self.chunk_rows, mode, loss_out, self.n_threads)
         else:
-            kernel(*head, *clip, self.chunk_rows, mode, grad_scale, loss_out, grad_out, self.n_threads)
+            n_bad = kernel(*head, *clip, self.chunk_rows, mode, grad_scale, loss_out, grad_out, self.n_threads)
+        self.check_ranges(n_bad, grad_out)
         return loss_out
+
+    def check_ranges(self, n_bad, written):
+        """Raise the ValueError of the inputs when the kernel counted ``n_bad`` out-of-range ones
+        (``written``: the array the kernel wrote, which may be ``x`` itself)."""
+        if not n_bad:
+            return
+        _check_unit_interval(self.target, self.shape, "target", allow_nan=False)
+        if self.eps is not None:
+            if written is not None and np.shares_memory(written, self.x):
+                raise ValueError(f"{self.name} must be in [0, 1]; {n_bad} elements are not (the output, "
+                                 f"which was {self.name}, now holds unspecified values)")
+            _check_unit_interval(self.x, self.shape, self.name, allow_nan=True)
+        raise RuntimeError(f"fastxent internal error: the kernel counted {n_bad} out-of-range inputs")
 
 
 def _rows_of(shape, per_row, name):
@@ -260,18 +275,15 @@ def _prepare(x, target, weight, pos_weight, sample_weight, reduction, backend, n
     shape = arr.shape
     batch_shape, n_labels = _rows_of(shape, per_row, name)
     n_rows = math.prod(batch_shape)
-    if eps is False:
-        values, eps = np.ascontiguousarray(arr, dtype=dtype), None
-    else:
-        values, eps = _as_unit_interval(arr, shape, dtype, name, allow_nan=True), _as_eps(eps, dtype)
-    values = values.reshape(n_rows, n_labels)
-    tgt = _as_unit_interval(target, shape, dtype, "target", allow_nan=False).reshape(n_rows, n_labels)
+    values = np.ascontiguousarray(arr, dtype=dtype).reshape(n_rows, n_labels)
+    eps = None if eps is False else _as_eps(eps, dtype)
+    tgt = _as_same_shape(target, shape, dtype, "target").reshape(n_rows, n_labels)
     w = _as_weight(weight, shape, dtype)
     pw = _as_pos_weight(pos_weight, n_labels, len(shape) <= 1 and not per_row)
     sw = None if sample_weight is None else v.as_weights(sample_weight, batch_shape, "sample_weight",
                                                           "one weight per row")
-    return _Problem(values, shape, batch_shape, tgt, None if w is None else w.reshape(n_rows, n_labels), pw,
-                    sw, eps, per_row, reduction, resolve_backend(backend), resolve_n_threads(n_threads))
+    return _Problem(values, name, shape, batch_shape, tgt, None if w is None else w.reshape(n_rows, n_labels),
+                    pw, sw, eps, per_row, reduction, resolve_backend(backend), resolve_n_threads(n_threads))
 
 
 def _reduce(problem, loss_out, denominator, function_name):
@@ -407,8 +419,9 @@ def binary_cross_entropy_gradient_hessian(logits, target, *, weight=None, pos_we
               if a is not None]
     grad, grad_temporary = _output(grad_out, "grad_out", problem, inputs, True)
     hess, hess_temporary = _output(hess_out, "hess_out", problem, [problem.x, *inputs[1:], grad], False)
-    problem.kernels.binary_ce_logits_grad_hess(problem.x, problem.target, problem.weight, problem.pos_weight,
-                                               problem.sample_weight, grad, hess, problem.n_threads)
+    problem.check_ranges(problem.kernels.binary_ce_logits_grad_hess(
+        problem.x, problem.target, problem.weight, problem.pos_weight, problem.sample_weight, grad, hess,
+        problem.n_threads), grad)
     return _finish(grad_out, grad, grad_temporary, problem.shape), _finish(hess_out, hess, hess_temporary,
                                                                            problem.shape)
 

@@ -32,8 +32,8 @@ functions that LLVM inlines into the kernels' loops.
 ``log(f) = 2 atanh(s)`` with the Lg1..Lg7 minimax polynomial, < 1 ulp) so that a loop taking the
 log of a block of row sums vectorises; special cases like libm (log(0) = -inf, log(x < 0) = NaN,
 log(inf) = inf, log(NaN) = NaN; subnormals scaled by 2^54 first). ``vlog1p_recip_unit`` gives
-``log1p(u)`` and ``1 / (1 + u)`` on [0, 1] with one division (softplus and sigmoid from
-``u = exp(-|z|)``): a float32 atanh series, and ``vlog`` with a rounding correction in float64.
+``log1p(u)`` and ``1 / (1 + u)`` on [0, 1] (softplus and sigmoid from ``u = exp(-|z|)``): a float32
+polynomial beside one division, and ``vlog`` with a rounding correction in float64.
 
 Also here: ``vmax`` (NaN-propagating max that vectorises as a reduction), ``radd`` (the one add
 that carries ``reassoc``, for the row sums) and ``as_dtype_of`` (cast to an array's dtype).
@@ -320,33 +320,20 @@ vlog = inline_helper(_vlog_f64)
 vlog.__doc__ = """``log(x)`` of a float64 scalar, vectorisable in Numba loops (callable from Python too)."""
 
 
-# log1p(u) = 2 atanh(s), s = u / (2 + u) in [0, 1/3] for u in [0, 1]: the odd series
-# 2 (s + s^3/3 + ... + s^13/13) leaves a relative error < 1.4e-8 (the next term) there.
-_F32_TWO = np.float32(2.0)
-_F32_A3 = np.float32(1.0 / 3.0)
-_F32_A5 = np.float32(1.0 / 5.0)
-_F32_A7 = np.float32(1.0 / 7.0)
-_F32_A9 = np.float32(1.0 / 9.0)
-_F32_A11 = np.float32(1.0 / 11.0)
-_F32_A13 = np.float32(1.0 / 13.0)
+# log1p(u) = u P(u) on [0, 1], P a degree-8 fit of log1p(u) / u (relative error 3e-8, < 2 ulp in
+# float32 with rounding), by Estrin's scheme and independent of the division 1 / (1 + u), so the two
+# overlap (the same polynomial as the Cython backend's fx_log1p_recip_unit_f32).
+_L1P = tuple(np.float32(c) for c in (0.99999997, -0.49999493, 0.33319094, -0.24842964, 0.19105935,
+                                     -0.13663093, 0.07822415, -0.02950413, 0.00523242))
+_L1P0, _L1P1, _L1P2, _L1P3, _L1P4, _L1P5, _L1P6, _L1P7, _L1P8 = _L1P
 
 
 def _log1p_recip_unit_f32(u):
-    # One division for both results: r = 1 / ((1 + u)(2 + u)) gives 1 / (1 + u) = (2 + u) r and
-    # s = u / (2 + u) = u (1 + u) r (each within a few ulp).
-    d1 = _F32_ONE + u
-    d2 = _F32_TWO + u
-    r = _F32_ONE / (d1 * d2)
-    s = u * d1 * r
-    s2 = s * s
-    p = _F32_A13
-    p = p * s2 + _F32_A11
-    p = p * s2 + _F32_A9
-    p = p * s2 + _F32_A7
-    p = p * s2 + _F32_A5
-    p = p * s2 + _F32_A3
-    two_s = s + s
-    return two_s + two_s * (s2 * p), d2 * r
+    u2 = u * u
+    u4 = u2 * u2
+    p03 = (_L1P0 + _L1P1 * u) + (_L1P2 + _L1P3 * u) * u2
+    p47 = (_L1P4 + _L1P5 * u) + (_L1P6 + _L1P7 * u) * u2
+    return u * ((p03 + p47 * u4) + _L1P8 * (u4 * u4)), _F32_ONE / (_F32_ONE + u)
 
 
 def _log1p_recip_unit_f64(u):

@@ -25,6 +25,7 @@ from .numpy_binary import KERNELS
 __all__ = list(KERNELS)
 
 _ELEMENTS_PER_CHUNK = 16384  # elementwise kernels (sigmoid): work unit of a prange iteration
+_BLOCK = 1024  # one-label chunks are summed in runs of this many elements (inputs stay in L1)
 
 
 @inline_helper
@@ -82,9 +83,22 @@ def _element_overload(x, y, a_pos, eps):
     return lambda x, y, a_pos, eps: _probs_element(x, y, a_pos, eps)
 
 
+def _out_of_range(x, y, eps):
+    """1 when target ``y`` is NaN or outside [0, 1], or (``eps`` not None: ``x`` is a probability)
+    ``x`` is outside [0, 1]; else 0."""
+
+
+@overload(_out_of_range, jit_options=helper_options())
+def _out_of_range_overload(x, y, eps):
+    if isinstance(eps, types.NoneType):
+        return lambda x, y, eps: 0 if (y >= 0.0) & (y <= 1.0) else 1
+    return lambda x, y, eps: 0 if (y >= 0.0) & (y <= 1.0) & ~((x < 0.0) | (x > 1.0)) else 1
+
+
 @inline_helper
 def _run(x, t, w, pw, sw, eps, grad_scale, g, h, loss_elems):
-    """Summed weighted loss (float64) of the 1-D runs ``x``, ``t`` (and ``w``, or None).
+    """Summed weighted loss (float64) of the 1-D runs ``x``, ``t`` (and ``w``, or None), and the
+    count of out-of-range inputs (``_out_of_range``: the inputs' range check, free here).
 
     ``pw``/``sw`` are per-element arrays or scalars (``at``); ``g``, ``h``, ``loss_elems`` receive
     ``grad_scale * k * grad``, ``k * hess`` and ``k * loss`` per element, or are None. ``g`` may be
@@ -92,9 +106,12 @@ def _run(x, t, w, pw, sw, eps, grad_scale, g, h, loss_elems):
     """
     zero = as_dtype_of(x, 0.0)
     acc = 0.0
+    n_bad = 0
     for j in range(x.shape[0]):
         y = t[j]
-        loss, grad, hess = _element(x[j], y, as_dtype_of(x, at(pw, j)) * y, eps)
+        xj = x[j]
+        n_bad += _out_of_range(xj, y, eps)
+        loss, grad, hess = _element(xj, y, as_dtype_of(x, at(pw, j)) * y, eps)
         k = at(sw, j) * at(w, j)
         active = k != 0.0  # a zero-weight element has loss 0 and gradient 0 whatever x holds
         weighted = k * np.float64(loss)
@@ -103,39 +120,48 @@ def _run(x, t, w, pw, sw, eps, grad_scale, g, h, loss_elems):
         store(loss_elems, j, weighted)
         store(g, j, as_dtype_of(x, grad_scale * k) * grad if active else zero)
         store(h, j, as_dtype_of(x, k) * hess if active else zero)
-    return acc
+    return acc, n_bad
 
 
 @inline_helper
 def _chunk(ch, xf, tf, wf, pw, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale, loss_out,
            gf, hf):
     """Rows ``ch * chunk_rows ..`` of the flat (R * L) arrays; writes ``loss_out`` per ``loss_mode``
-    (``loss_out`` None: no loss wanted)."""
+    (``loss_out`` None: no loss wanted); returns the chunk's count of out-of-range inputs."""
     r0 = ch * chunk_rows
     r1 = min(r0 + chunk_rows, n_rows)
-    if n_labels == 1:  # one run over the chunk: element == row
-        xs, ts, ws, ss = xf[r0:r1], tf[r0:r1], slice_or_none(wf, r0, r1), slice_or_none(sw, r0, r1)
-        gs, hs = slice_or_none(gf, r0, r1), slice_or_none(hf, r0, r1)
-        if loss_mode == 0:
-            store(loss_out, ch, _run(xs, ts, ws, pw[0], ss, eps, grad_scale, gs, hs, None))
-        else:
-            _run(xs, ts, ws, pw[0], ss, eps, grad_scale, gs, hs, slice_or_none(loss_out, r0, r1))
-        return
     acc = 0.0
+    n_bad = 0
+    if n_labels == 1:  # element == row: runs of _BLOCK elements (the Cython backend's blocks)
+        for b0 in range(r0, r1, _BLOCK):
+            b1 = min(b0 + _BLOCK, r1)
+            xs, ts, ws, ss = xf[b0:b1], tf[b0:b1], slice_or_none(wf, b0, b1), slice_or_none(sw, b0, b1)
+            gs, hs = slice_or_none(gf, b0, b1), slice_or_none(hf, b0, b1)
+            if loss_mode == 0:
+                s, bad = _run(xs, ts, ws, pw[0], ss, eps, grad_scale, gs, hs, None)
+            else:
+                s, bad = _run(xs, ts, ws, pw[0], ss, eps, grad_scale, gs, hs, slice_or_none(loss_out, b0, b1))
+            acc += s
+            n_bad += bad
+        if loss_mode == 0:
+            store(loss_out, ch, acc)
+        return n_bad
     for i in range(r0, r1):
         e0 = i * n_labels
         e1 = e0 + n_labels
         xs, ts, ws = xf[e0:e1], tf[e0:e1], slice_or_none(wf, e0, e1)
         gs, hs = slice_or_none(gf, e0, e1), slice_or_none(hf, e0, e1)
         if loss_mode == 2:
-            s = _run(xs, ts, ws, pw, at(sw, i), eps, grad_scale, gs, hs, slice_or_none(loss_out, e0, e1))
+            s, bad = _run(xs, ts, ws, pw, at(sw, i), eps, grad_scale, gs, hs, slice_or_none(loss_out, e0, e1))
         else:
-            s = _run(xs, ts, ws, pw, at(sw, i), eps, grad_scale, gs, hs, None)
+            s, bad = _run(xs, ts, ws, pw, at(sw, i), eps, grad_scale, gs, hs, None)
         if loss_mode == 1:
             store(loss_out, i, s)
         acc += s
+        n_bad += bad
     if loss_mode == 0:
         store(loss_out, ch, acc)
+    return n_bad
 
 
 def _flat_or_none(values):
@@ -151,7 +177,8 @@ def _flat_or_none_overload(values):
 
 @inline_helper
 def _all_chunks(x, t, w, pw, sw, eps, chunk_rows, loss_mode, grad_scale, loss_out, g, h):
-    """Run every chunk of the (R, L) problem in parallel; ``x`` None means read ``g`` (in place)."""
+    """Run every chunk of the (R, L) problem in parallel; ``x`` None means read ``g`` (in place).
+    Returns the count of out-of-range inputs."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
     n_rows, n_labels = t.shape
@@ -161,41 +188,43 @@ def _all_chunks(x, t, w, pw, sw, eps, chunk_rows, loss_mode, grad_scale, loss_ou
     xf = flat_or(x, gf)
     wf = _flat_or_none(w)
     hf = _flat_or_none(h)
+    n_bad = 0
     for ch in prange(n_chunks):
-        _chunk(ch, xf, tf, wf, pw, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale, loss_out,
-               gf, hf)
+        n_bad += _chunk(ch, xf, tf, wf, pw, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale,
+                        loss_out, gf, hf)
+    return n_bad
 
 
 @threaded
 def binary_ce_logits_loss(logits, target, weight, pos_weight, sample_weight, chunk_rows, loss_mode,
                           loss_out, n_threads):
     """Weighted binary cross-entropy from logits into ``loss_out`` (float64, per ``loss_mode``)."""
-    _all_chunks(logits, target, weight, pos_weight, sample_weight, None, chunk_rows, loss_mode, 1.0,
-                loss_out, None, None)
+    return _all_chunks(logits, target, weight, pos_weight, sample_weight, None, chunk_rows, loss_mode, 1.0,
+                       loss_out, None, None)
 
 
 @threaded(inplace=("logits", "grad_out"))
 def binary_ce_logits_loss_grad(logits, target, weight, pos_weight, sample_weight, chunk_rows,
                                loss_mode, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``binary_ce_logits_loss`` plus ``grad_scale`` times the gradient into ``grad_out``."""
-    _all_chunks(logits, target, weight, pos_weight, sample_weight, None, chunk_rows, loss_mode,
-                grad_scale, loss_out, grad_out, None)
+    return _all_chunks(logits, target, weight, pos_weight, sample_weight, None, chunk_rows, loss_mode,
+                       grad_scale, loss_out, grad_out, None)
 
 
 @threaded
 def binary_ce_probs_loss(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows,
                          loss_mode, loss_out, n_threads):
     """Weighted binary cross-entropy from probabilities into ``loss_out`` (float64)."""
-    _all_chunks(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows, loss_mode, 1.0,
-                loss_out, None, None)
+    return _all_chunks(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows, loss_mode, 1.0,
+                       loss_out, None, None)
 
 
 @threaded(inplace=("probs", "grad_out"))
 def binary_ce_probs_loss_grad(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows,
                               loss_mode, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``binary_ce_probs_loss`` plus ``grad_scale`` times d loss / d probs into ``grad_out``."""
-    _all_chunks(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows, loss_mode,
-                grad_scale, loss_out, grad_out, None)
+    return _all_chunks(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows, loss_mode,
+                       grad_scale, loss_out, grad_out, None)
 
 
 @threaded
@@ -203,8 +232,8 @@ def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight
                                n_threads):
     """Unreduced gradient and hessian of the element losses w.r.t. the logits."""
     n_labels = max(target.shape[1], 1)
-    _all_chunks(logits, target, weight, pos_weight, sample_weight, None,
-                max(_ELEMENTS_PER_CHUNK // n_labels, 1), 0, 1.0, None, grad_out, hess_out)
+    return _all_chunks(logits, target, weight, pos_weight, sample_weight, None,
+                       max(_ELEMENTS_PER_CHUNK // n_labels, 1), 0, 1.0, None, grad_out, hess_out)
 
 
 @threaded(inplace=("x", "out"))

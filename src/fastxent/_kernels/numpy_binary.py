@@ -69,6 +69,17 @@ def _store_loss(element_loss, chunk_rows, loss_mode, loss_out):
             loss_out[k] = np.sum(rows[k * chunk_rows:(k + 1) * chunk_rows])
 
 
+def _out_of_range(target, probs=None):
+    """Count of targets that are NaN or outside [0, 1], plus (``probs`` given) of probabilities
+    outside [0, 1] (NaN allowed there)."""
+    y = np.asarray(target)
+    count = int(np.count_nonzero(~((y >= 0) & (y <= 1))))
+    if probs is not None:
+        p = np.asarray(probs)
+        count += int(np.count_nonzero((p < 0) | (p > 1)))
+    return count
+
+
 def _logits_loss_and_grad(logits, target, weight, pos_weight, sample_weight):
     """Element losses and unscaled gradients (float64, (R, L)) for logits."""
     z = np.asarray(logits, dtype=np.float64)
@@ -105,14 +116,17 @@ def binary_ce_logits_loss(logits, target, weight, pos_weight, sample_weight, chu
     """Weighted binary cross-entropy from logits into ``loss_out`` (float64, per ``loss_mode``)."""
     loss, _, _ = _logits_loss_and_grad(logits, target, weight, pos_weight, sample_weight)
     _store_loss(loss, chunk_rows, loss_mode, loss_out)
+    return _out_of_range(target)
 
 
 def binary_ce_logits_loss_grad(logits, target, weight, pos_weight, sample_weight, chunk_rows,
                                loss_mode, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``binary_ce_logits_loss`` plus ``grad_scale`` times the gradient into ``grad_out``."""
+    n_bad = _out_of_range(target)  # before grad_out (which may be logits) is written
     loss, grad, _ = _logits_loss_and_grad(logits, target, weight, pos_weight, sample_weight)
     _store_loss(loss, chunk_rows, loss_mode, loss_out)
     grad_out[...] = grad_scale * grad
+    return n_bad
 
 
 def binary_ce_probs_loss(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows,
@@ -120,19 +134,24 @@ def binary_ce_probs_loss(probs, target, weight, pos_weight, sample_weight, eps, 
     """Weighted binary cross-entropy from probabilities into ``loss_out`` (float64)."""
     loss, _ = _probs_loss_and_grad(probs, target, weight, pos_weight, sample_weight, eps)
     _store_loss(loss, chunk_rows, loss_mode, loss_out)
+    return _out_of_range(target, probs)
 
 
 def binary_ce_probs_loss_grad(probs, target, weight, pos_weight, sample_weight, eps, chunk_rows,
                               loss_mode, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``binary_ce_probs_loss`` plus ``grad_scale`` times d loss / d probs into ``grad_out``."""
+    n_bad = _out_of_range(target, probs)
     loss, grad = _probs_loss_and_grad(probs, target, weight, pos_weight, sample_weight, eps)
     _store_loss(loss, chunk_rows, loss_mode, loss_out)
     grad_out[...] = grad_scale * grad
+    return n_bad
 
 
 def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight, grad_out, hess_out,
                                n_threads):
     """Unreduced gradient and hessian (second derivative) of the element losses w.r.t. the logits."""
+    n_bad = _out_of_range(target)
     _, grad, hess = _logits_loss_and_grad(logits, target, weight, pos_weight, sample_weight)
     grad_out[...] = grad
     hess_out[...] = hess
+    return n_bad

@@ -53,6 +53,11 @@ Binary family (``numpy_binary``; elementwise, arrays ``(R, L)``: R rows of L lab
   ``k (-pw y / pc + (1 - y) / (1 - pc))`` for probabilities (evaluated at the clipped ``pc``).
 * ``binary_ce_logits_grad_hess`` writes that gradient (scale 1) and the hessian
   ``k (pw y + 1 - y) sigmoid(z) sigmoid(-z)``.
+* Every ``binary_ce_*`` kernel range-checks its inputs in the same pass (free there, where a
+  separate check would be one more read of arrays as big as the logits) and returns the count of
+  elements whose target is NaN or outside [0, 1], or (probabilities) whose ``p`` is outside [0, 1].
+  The public layer raises ValueError when it is not 0; the outputs are then unspecified (finite
+  or not), but nothing outside them was written.
 * ``sigmoid_elems`` / ``log_sigmoid_elems`` map a 1-D array into a 1-D output of its dtype (which may
   be the input).
 
