@@ -72,6 +72,14 @@ def inline_helper(func):
     return numba.njit(inline="always", **helper_options())(func)
 
 
+def compiled_helper(func):
+    """``@compiled_helper``: a helper compiled (and cached) once per argument types and called, not
+    inlined at the Numba IR level, so that the kernels sharing it do not each re-lower its body
+    (for the big loop bodies this divides the first-call compile time). Its loops vectorise inside
+    it as usual."""
+    return numba.njit(**helper_options())(func)
+
+
 def set_threads_for_call(n_threads):
     """Set Numba's thread count for the current thread; return the previous one (to restore)."""
     previous = numba.get_num_threads()

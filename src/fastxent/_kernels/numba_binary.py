@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._jit import helper_options, inline_helper, threaded
+from ._jit import compiled_helper, helper_options, inline_helper, threaded
 from ._numba_math import as_dtype_of, radd, vexp, vlog, vlog1p_recip_unit
 from ._numba_optional import at, flat_or, slice_or, slice_or_none, store
 from .numpy_binary import KERNELS
@@ -123,7 +123,7 @@ def _run(x, t, w, pw, sw, eps, grad_scale, g, h, loss_elems):
     return acc, n_bad
 
 
-@inline_helper
+@compiled_helper
 def _chunk(ch, xf, tf, wf, pw, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale, loss_out,
            gf, hf):
     """Rows ``ch * chunk_rows ..`` of the flat (R * L) arrays; writes ``loss_out`` per ``loss_mode``
