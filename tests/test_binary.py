@@ -556,3 +556,35 @@ def test_probabilities_with_nan_propagate_to_their_element_only(backend):
         warnings.simplefilter("error")
         loss = fastxent.binary_cross_entropy(p, np.array([1.0, 1.0, 0.0]), reduction="none", backend=backend)
     assert np.isnan(loss[1]) and np.isfinite(loss[[0, 2]]).all()
+
+
+def test_kernels_count_out_of_range_inputs_without_touching_memory_outside(backend):
+    """Called directly with bad targets/probabilities (the public API raises instead), every binary
+    kernel counts them: the range check rides in the loss pass."""
+    from fastxent._backends import load_backend
+
+    module = load_backend(backend)
+    z = logits_of((9, 3), np.float64)
+    t = targets_of((9, 3), np.float64)
+    t[0, 0], t[4, 2], t[8, 1] = 1.5, -0.25, np.nan
+    pw, chunk_rows = np.ones(3), fastxent.binary.chunk_rows_for(3)
+    loss_out, grad_out, hess_out = np.empty(9 * 3), np.zeros((9, 3)), np.zeros((9, 3))
+    assert module.binary_ce_logits_loss(z, t, None, pw, None, chunk_rows, 2, loss_out, 2) == 3
+    assert module.binary_ce_logits_loss_grad(z, t, None, pw, None, chunk_rows, 1, 1.0, loss_out[:9], grad_out, 2) == 3
+    assert module.binary_ce_logits_grad_hess(z, t, None, pw, None, grad_out, hess_out, 2) == 3
+    p = expit(z)
+    p[1, 1], p[2, 2] = 1.01, -1e-9  # two bad probabilities; NaN probabilities are allowed
+    p[3, 0] = np.nan
+    assert module.binary_ce_probs_loss(p, t, None, pw, None, 1e-7, chunk_rows, 1, loss_out[:9], 2) == 5
+    assert module.binary_ce_probs_loss_grad(p, t, None, pw, None, 1e-7, chunk_rows, 0, 1.0, loss_out[:1], grad_out,
+                                            2) == 5
+    one_label = z[:, :1].copy(), t[:, :1].copy()  # the one-label path (element == row)
+    assert module.binary_ce_logits_loss(*one_label, None, pw[:1], None, 4, 0, loss_out[:3], 2) == 1
+
+
+def test_bad_probabilities_written_in_place_are_reported(backend):
+    p = np.array([0.5, 1.5, 0.25, 0.75])
+    with pytest.raises(ValueError, match=r"probs must be in \[0, 1\]; 1 elements are not \(the output, which was"):
+        fastxent.binary_cross_entropy_with_grad(p, np.ones(4), out=p, backend=backend)
+    with pytest.raises(ValueError, match=r"target must be in \[0, 1\]; element 2 is 2.0"):
+        fastxent.binary_cross_entropy_with_logits_with_grad(np.zeros(4), np.array([0, 1, 2, 1]), backend=backend)
