@@ -71,3 +71,44 @@ def test_probability_targets_with_smoothing(backend, probs, smoothing):
     wanted_loss, wanted_grad = expected(logits, probs, label_smoothing=smoothing, reduction="sum")
     np.testing.assert_allclose(loss, wanted_loss, rtol=1e-11, atol=1e-9)
     np.testing.assert_allclose(grad, wanted_grad, rtol=1e-11, atol=1e-9 * max(1.0, probs.max()))
+
+
+@st.composite
+def binary_problems(draw, max_rows=12, max_labels=40):
+    """Logits of any magnitude up to the dtype's max (+-inf too) and targets in [0, 1]."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = (draw(st.integers(1, max_rows)), draw(st.integers(1, max_labels)))
+    magnitude = draw(st.sampled_from([1.0, 40.0, 1e3, float(np.finfo(dtype).max)]))
+    width = 32 if dtype == np.float32 else 64
+    logits = draw(arrays(dtype, shape, elements=st.floats(-magnitude, magnitude, width=width)
+                         | st.sampled_from([-np.inf, np.inf])))
+    targets = draw(arrays(dtype, shape, elements=st.sampled_from([0.0, 1.0]) | st.floats(0, 1, width=width)))
+    return logits, targets
+
+
+@given(problem=binary_problems())
+@pytest.mark.parametrize("backend", ["cython", "numba", "numpy"])
+def test_binary_cross_entropy_properties(backend, problem):
+    from scipy.special import expit, log_expit
+
+    logits, targets = problem
+    dtype = logits.dtype.type
+    loss, grad = fastxent.binary_cross_entropy_with_logits_with_grad(logits, targets, reduction="none",
+                                                                     backend=backend)
+    z, y = logits.astype(np.float64), targets.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        wanted = (np.where(y != 0, -y * log_expit(z), 0.0) + np.where(y != 1, -(1 - y) * log_expit(-z), 0.0))
+    assert not np.isnan(loss).any() and not np.isnan(grad).any()
+    assert (loss >= 0).all() and (np.abs(grad) <= 1).all()
+    assert np.isfinite(grad).all()
+    # a loss beyond the dtype's range is inf; below it, every finite logit gives a finite loss
+    assert np.isfinite(loss[np.isfinite(logits) & (np.abs(wanted) < float(np.finfo(dtype).max) / 2)]).all()
+    ulp = float(np.finfo(dtype).eps)
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(loss, wanted.astype(dtype), rtol=16 * ulp, atol=float(np.finfo(dtype).tiny))
+    np.testing.assert_allclose(grad, (1 - y) * expit(z) - y * expit(-z), rtol=16 * ulp, atol=16 * ulp)
+    # symmetry: predicting z for target y is predicting -z for target 1 - y (where 1 - y is exact)
+    flipped = (1 - targets).astype(dtype)
+    mirrored = fastxent.binary_cross_entropy_with_logits(-logits, flipped, reduction="none", backend=backend)
+    exact = (1 - flipped).astype(dtype) == targets
+    np.testing.assert_allclose(mirrored[exact], loss[exact], rtol=4 * ulp, atol=float(np.finfo(dtype).tiny))
