@@ -13,6 +13,7 @@ import pytest
 import scipy.special
 
 import fastxent
+from conftest import reused_buffer
 
 THREADS = [1, 2]
 BINARY_WORKLOADS = {
@@ -80,23 +81,12 @@ def sklearn_half_binomial(n_threads):
     return run
 
 
-_buffer = {}
-
-
-def _reused(logits):
-    key = (logits.shape, logits.dtype)
-    if key not in _buffer:
-        _buffer.clear()
-        _buffer[key] = np.empty_like(logits)
-    return _buffer[key]
-
-
 def fastxent_fused(backend, n_threads, with_out):
     def run(logits, target, multilabel):
         function = (fastxent.multilabel_cross_entropy_with_grad if multilabel
                     else fastxent.binary_cross_entropy_with_logits_with_grad)
         return function(logits, target, backend=backend, n_threads=n_threads,
-                        out=_reused(logits) if with_out else None)
+                        out=reused_buffer(logits) if with_out else None)
     return run
 
 

@@ -10,6 +10,7 @@ import pytest
 import scipy.special
 
 import fastxent
+from conftest import reused_buffer
 from fastxent._naive import naive_softmax_cross_entropy_with_grad
 
 THREADS = [1, 2]
@@ -50,23 +51,11 @@ def check(result, logits, labels, rows=512):
     assert np.max(np.abs(grad[:rows] * n - wanted_grad * min(n, rows))) <= 1e-4
 
 
-_buffer = {}
-
-
-def _reused_buffer(logits):
-    """One gradient buffer, reused while the workload stays the same (only one is kept alive)."""
-    key = (logits.shape, logits.dtype)
-    if key not in _buffer:
-        _buffer.clear()
-        _buffer[key] = np.empty_like(logits)
-    return _buffer[key]
-
-
 def _competitors():
     for backend in ("cython", "numba"):
         for n_threads in THREADS:
             yield f"fastxent-{backend}-t{n_threads}", fastxent_fused(backend, n_threads)
-            yield f"fastxent-{backend}-t{n_threads}-out", fastxent_fused(backend, n_threads, out=_reused_buffer)
+            yield f"fastxent-{backend}-t{n_threads}-out", fastxent_fused(backend, n_threads, out=reused_buffer)
     yield "numpy-naive", naive_softmax_cross_entropy_with_grad
     yield "scipy", scipy_loss_and_grad
 

@@ -236,21 +236,10 @@ def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight
                        max(_ELEMENTS_PER_CHUNK // n_labels, 1), 0, 1.0, None, grad_out, hess_out)
 
 
-@threaded(inplace=("x", "out"))
-def sigmoid_elems(x, out, n_threads):
-    """``out = 1 / (1 + exp(-x))`` elementwise (1-D; ``out`` may be ``x``)."""
-    n = out.shape[0]
-    for ch in prange((n + _ELEMENTS_PER_CHUNK - 1) // _ELEMENTS_PER_CHUNK):
-        e0 = ch * _ELEMENTS_PER_CHUNK
-        o = out[e0:min(e0 + _ELEMENTS_PER_CHUNK, n)]
-        xs = slice_or(x, e0, e0 + o.shape[0], o)
-        for j in range(o.shape[0]):
-            o[j] = _sigmoid_parts(xs[j])[0]
-
-
-@threaded(inplace=("x", "out"))
-def log_sigmoid_elems(x, out, n_threads):
-    """``out = log(sigmoid(x)) = -softplus(-x)`` elementwise (1-D; ``out`` may be ``x``)."""
+@inline_helper
+def _sigmoid_chunks(x, out, log):
+    """``out = sigmoid(x)``, or ``log(sigmoid(x))`` when ``log`` (loop-invariant: LLVM unswitches it),
+    in parallel chunks; ``x`` None means read ``out`` (in place)."""
     n = out.shape[0]
     for ch in prange((n + _ELEMENTS_PER_CHUNK - 1) // _ELEMENTS_PER_CHUNK):
         e0 = ch * _ELEMENTS_PER_CHUNK
@@ -259,4 +248,17 @@ def log_sigmoid_elems(x, out, n_threads):
         zero = as_dtype_of(o, 0.0)
         for j in range(o.shape[0]):
             z = xs[j]
-            o[j] = -((zero if z > zero else -z) + _sigmoid_parts(z)[2])
+            sig, _, log1p_u = _sigmoid_parts(z)
+            o[j] = -((zero if z > zero else -z) + log1p_u) if log else sig
+
+
+@threaded(inplace=("x", "out"))
+def sigmoid_elems(x, out, n_threads):
+    """``out = 1 / (1 + exp(-x))`` elementwise (1-D; ``out`` may be ``x``)."""
+    _sigmoid_chunks(x, out, False)
+
+
+@threaded(inplace=("x", "out"))
+def log_sigmoid_elems(x, out, n_threads):
+    """``out = log(sigmoid(x)) = -softplus(-x)`` elementwise (1-D; ``out`` may be ``x``)."""
+    _sigmoid_chunks(x, out, True)
