@@ -1,8 +1,12 @@
-"""The command line: `python -m fastxent` (self-demo) and `python -m fastxent info`."""
+"""The command line: `python -m fastxent` (self-demo), `info` and `bench`."""
 
+import json
 import re
 import subprocess
 import sys
+
+import numpy as np
+import pytest
 
 
 def run(*args):
@@ -29,3 +33,44 @@ def test_bad_arguments_fail_with_a_message():
     assert result.returncode != 0 and "must be positive" in result.stderr
     result = run("frobnicate")
     assert result.returncode != 0 and "invalid choice" in result.stderr
+
+
+def test_bench_quick_prints_the_table_and_writes_json_and_a_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    report, picture = tmp_path / "bench.json", tmp_path / "bench.png"
+    result = run("bench", "--workload", "small,W4", "--quick", "--threads", "1", "--backend", "cython",
+                 "--repeats", "3", "--json", str(report), "--plot", str(picture))
+    assert result.returncode == 0, result.stderr
+    for pattern in (r"cpu\s+\S", r"openmp\s+enabled", r"small\s+memory floor \(copy\)\s+1\s",
+                    r"W4\s+fastxent cython out=\s+1\s", r"numpy naive", r"scipy"):
+        assert re.search(pattern, result.stdout), pattern
+    data = json.loads(report.read_text())
+    assert data["machine"]["numpy"] == np.__version__
+    rows = {(r["workload"], r["competitor"]): r for r in data["results"]}
+    fast, naive = rows[("W4", "fastxent cython out=")], rows[("W4", "numpy naive")]
+    assert fast["shape"] == [5_000_000] and fast["x_floor"] > 0 and fast["rounds"] >= 3
+    assert naive["speedup_vs_naive"] == 1.0 and fast["speedup_vs_naive"] == naive["median_s"] / fast["median_s"]
+    assert rows[("small", "memory floor (copy)")]["x_floor"] == 1.0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.png"]  # no temporaries left
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--workload", "W9"], "invalid workload: W9"),
+    (["--threads", "0"], "invalid threads: 0"),
+    (["--threads", "two"], "threads must be integers"),
+    (["--backend", "torch"], "invalid backend: torch"),
+    (["--dtype", "float16"], "invalid choice"),
+    (["--repeats", "0"], "must be positive"),
+])
+def test_bench_rejects_bad_arguments(arguments, message):
+    result = run("bench", *arguments)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_bench_plot_without_matplotlib_fails_before_running(tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None; from fastxent.cli import main; "
+            f"sys.exit(main(['bench', '--quick', '--workload', 'small', '--plot', {str(tmp_path / 'p.png')!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "--plot needs matplotlib" in result.stderr
+    assert not list(tmp_path.iterdir())

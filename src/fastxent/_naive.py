@@ -32,3 +32,28 @@ def naive_softmax_cross_entropy_with_grad(logits, labels):
     grad[rows, labels] -= 1
     grad /= n
     return loss, grad
+
+
+def naive_binary_cross_entropy_with_grad(logits, target, multilabel=False):
+    """Mean binary (or multi-label) cross-entropy from logits and its gradient, the textbook way:
+    probabilities first, then clipped logs (several N-sized temporaries, in the input's dtype).
+
+    Parameters
+    ----------
+    logits, target : ndarray, same shape, float
+    multilabel : bool
+        False: the mean over elements; True: the sum over the last axis, then the mean over rows.
+
+    Returns
+    -------
+    loss : float
+        In nats.
+    grad : ndarray, shape of logits
+        ``(sigmoid(logits) - target) / scale``.
+    """
+    p = 1.0 / (1.0 + np.exp(-logits))
+    eps = np.finfo(p.dtype).eps
+    clipped = np.clip(p, eps, 1 - eps)
+    scale = logits.shape[0] if multilabel else logits.size
+    loss = float(-np.sum(target * np.log(clipped) + (1 - target) * np.log(1 - clipped)) / scale)
+    return loss, (p - target) / scale

@@ -1,13 +1,16 @@
 """Command line: ``fastxent`` / ``python -m fastxent``.
 
-``fastxent`` with no command runs the self-demo; ``fastxent info`` describes the installation.
+``fastxent`` with no command runs the self-demo; ``fastxent info`` describes the installation;
+``fastxent bench`` benchmarks fastxent against NumPy, SciPy and the peers.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -96,6 +99,75 @@ def demo(args):
     return 0
 
 
+def _comma_list(kind, choices=None):
+    def parse(text):
+        values = [item.strip() for item in text.split(",") if item.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"empty {kind} list")
+        try:
+            values = [int(item) for item in values] if kind == "threads" else values
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{kind} must be integers, got {text!r}") from None
+        bad = [item for item in values if (choices and item not in choices) or (kind == "threads" and item < 1)]
+        if bad:
+            allowed = f" (choose from {', '.join(choices)})" if choices else ""
+            raise argparse.ArgumentTypeError(f"invalid {kind}: {', '.join(map(str, bad))}{allowed}")
+        return values
+    return parse
+
+
+def bench(args):
+    """Time every competitor on the chosen workloads; print the table (and write JSON / a plot)."""
+    from tqdm import tqdm
+
+    from fastxent import benchmarking
+
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("error: --plot needs matplotlib (pip install 'fastxent[bench]')", file=sys.stderr)
+            return 1
+    machine = benchmarking.machine_facts()
+    width = max(map(len, machine))
+    for key, value in machine.items():
+        print(f"{key:<{width}}  {value}")
+    print()
+    skipped = []
+    backends = [b for b in args.backend if _backends.is_available(b)]
+    for missing in sorted(set(args.backend) - set(backends)):
+        skipped.append(("*", f"fastxent {missing}", _backends._failed.get(missing, "unavailable")))
+    per_workload = 2 + len(backends) * 2 * len(args.threads) + 2 * len(set(args.threads)) + 1
+    with tqdm(total=len(args.workload) * per_workload, desc="fastxent bench", unit="run", leave=False,
+              disable=None) as bar:
+        def progress(label):
+            bar.set_postfix_str(label)
+            bar.update(1)
+        results = benchmarking.run_benchmarks(args.workload, backends, args.threads, quick=args.quick,
+                                              dtype=args.dtype, repeats=args.repeats, progress=progress,
+                                              skipped=skipped)
+    print(benchmarking.format_table(results))
+    for workload, competitor, reason in skipped:
+        print(f"skipped {competitor} on {workload}: {reason}")
+    if args.json:
+        _write_atomically(args.json, lambda path: path.write_text(json.dumps(
+            benchmarking.as_json(results, machine, skipped), indent=2)))
+    if args.plot:
+        _write_atomically(args.plot, lambda path: benchmarking.plot_results(results, path))
+    return 0
+
+
+def _write_atomically(target, write):
+    """``write(temporary_path)`` beside ``target``, renamed into place only when it succeeds."""
+    target = Path(target)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastxent", description="Fast cross-entropy losses and "
                                      "gradients. With no command: a short self-demo.")
@@ -108,12 +180,35 @@ def build_parser():
     demo_parser.add_argument("--classes", type=int, default=1_000)
     demo_parser.add_argument("--repeats", type=int, default=5)
     demo_parser.set_defaults(func=demo)
+    from fastxent.benchmarking import WORKLOADS
+    bench_parser = commands.add_parser(
+        "bench", help="benchmark fastxent against NumPy, SciPy and the peers, with the memory floor",
+        description="Times the fused loss + gradient of each workload for every competitor (fastxent "
+                    "backends, textbook NumPy, SciPy, and scikit-learn / PyTorch / JAX when importable), "
+                    "each checked against float64 maths first, and reports median time, GB/s, the "
+                    "multiple of the memory floor (a copy of the same bytes, measured in the same run) "
+                    "and the speed-up over naive NumPy and over the fastest peer. Workloads: "
+                    + "; ".join(f"{w.name}: {w.description}, {w.dtype}" for w in WORKLOADS.values()))
+    bench_parser.add_argument("--workload", type=_comma_list("workload", list(WORKLOADS)),
+                              default=["W1", "W3", "W4", "W5", "small"],
+                              help="comma-separated (default W1,W3,W4,W5,small; W2 and W6 take longer)")
+    bench_parser.add_argument("--backend", type=_comma_list("backend", ["cython", "numba"]),
+                              default=["cython", "numba"], help="fastxent backends (default cython,numba)")
+    bench_parser.add_argument("--threads", type=_comma_list("threads"), default=[1, 2],
+                              help="thread counts for fastxent and the peers (default 1,2)")
+    bench_parser.add_argument("--dtype", choices=["float32", "float64"], help="override the workloads' dtype")
+    bench_parser.add_argument("--quick", action="store_true", help="a tenth of the rows and fewer repeats")
+    bench_parser.add_argument("--repeats", type=int, help="calls per median (default 7, --quick 3)")
+    bench_parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
+    bench_parser.add_argument("--plot", metavar="PATH.png", help="draw the results (needs matplotlib)")
+    bench_parser.set_defaults(func=bench)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if getattr(args, "rows", 1) < 1 or getattr(args, "classes", 1) < 1 or getattr(args, "repeats", 1) < 1:
+    repeats = getattr(args, "repeats", 1)
+    if getattr(args, "rows", 1) < 1 or getattr(args, "classes", 1) < 1 or (repeats is not None and repeats < 1):
         print("error: --rows, --classes and --repeats must be positive", file=sys.stderr)
         return 2
     return args.func(args)

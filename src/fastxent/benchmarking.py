@@ -1,0 +1,485 @@
+"""The benchmarks users run (``fastxent bench``): fastxent against textbook NumPy, SciPy and the peers
+(scikit-learn, PyTorch, JAX, when importable), each as a multiple of the memory floor measured in the
+same run.
+
+Every competitor's result is checked against float64 maths before it is timed (which also warms up
+the Numba JIT and the peers' own compilers), so compile time never enters a measurement. Times are
+medians of several calls; the floor is a multithreaded copy of the same bytes (softmax: read the
+logits, write one array of their size; binary: read the logits and the targets, write one array).
+"""
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+import fastxent
+from fastxent import _backends
+from fastxent._naive import naive_binary_cross_entropy_with_grad, naive_softmax_cross_entropy_with_grad
+
+__all__ = ["WORKLOADS", "Workload", "Measurement", "run_benchmarks", "machine_facts", "format_table",
+           "plot_results"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark problem: ``kind`` "softmax" (integer labels), "binary" or "multilabel"."""
+
+    name: str
+    kind: str
+    shape: tuple
+    dtype: str
+    description: str
+
+    def sized(self, quick, dtype=None):
+        """This workload with its rows divided by 10 for ``quick`` (at least 256 rows) and its dtype
+        replaced by ``dtype`` when given."""
+        rows = self.shape[0] if not quick else max(min(self.shape[0], 256), self.shape[0] // 10)
+        return Workload(self.name, self.kind, (rows, *self.shape[1:]), dtype or self.dtype, self.description)
+
+
+WORKLOADS = {w.name: w for w in (
+    Workload("W1", "softmax", (100_000, 1_000), "float32", "softmax CE, 100,000 x 1,000"),
+    Workload("W2", "softmax", (100_000, 1_000), "float64", "softmax CE, 100,000 x 1,000, float64"),
+    Workload("W3", "softmax", (2_000_000, 10), "float32", "softmax CE, 2,000,000 x 10 (small C)"),
+    Workload("W4", "binary", (50_000_000,), "float32", "binary CE with logits, 50,000,000"),
+    Workload("W5", "multilabel", (200_000, 500), "float32", "multi-label CE, 200,000 x 500"),
+    Workload("W6", "softmax", (4_096, 131_072), "float32", "softmax CE, 4,096 x 131,072 (large vocabulary)"),
+    Workload("small", "softmax", (256, 1_000), "float32", "softmax CE, 256 x 1,000 (call overhead)"),
+)}
+
+
+@dataclass
+class Measurement:
+    """One competitor on one workload. Times in seconds; ratios are None when undefined."""
+
+    workload: str
+    shape: tuple
+    dtype: str
+    competitor: str
+    family: str          # "fastxent", "floor", "baseline" (NumPy, SciPy) or "peer"
+    threads: int
+    median_s: float
+    min_s: float
+    rounds: int
+    gb_per_s: float
+    x_floor: object = None
+    speedup_vs_naive: object = None
+    speedup_vs_fastest_peer: object = None
+
+
+class Unavailable(Exception):
+    """A competitor that cannot run here (a peer that is not installed); the message says why."""
+
+
+def make_inputs(workload, seed=1234):
+    """Logits ~ N(0, 3) of the workload's shape and dtype, and labels (softmax) or 0/1 targets."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 3.0, size=workload.shape).astype(workload.dtype)
+    if workload.kind == "softmax":
+        return logits, rng.integers(0, workload.shape[-1], size=workload.shape[0])
+    return logits, (rng.random(workload.shape) < 0.3).astype(workload.dtype)
+
+
+def bytes_moved(workload, logits, target):
+    """The fused loss + gradient's compulsory traffic: inputs read once, the gradient written once."""
+    return logits.nbytes * 2 + target.nbytes
+
+
+# --------------------------------------------------------------------------- competitors
+
+
+def _fastxent(backend, threads, with_out):
+    def make(workload, logits, target):
+        function = {"softmax": fastxent.softmax_cross_entropy_with_grad,
+                    "binary": fastxent.binary_cross_entropy_with_logits_with_grad,
+                    "multilabel": fastxent.multilabel_cross_entropy_with_grad}[workload.kind]
+        out = np.empty_like(logits) if with_out else None
+        return lambda: function(logits, target, backend=backend, n_threads=threads, out=out)
+    return make
+
+
+def _naive(workload, logits, target):
+    if workload.kind == "softmax":
+        return lambda: naive_softmax_cross_entropy_with_grad(logits, target)
+    return lambda: naive_binary_cross_entropy_with_grad(logits, target, workload.kind == "multilabel")
+
+
+def _scale(workload, logits):
+    return logits.shape[0] if workload.kind != "binary" else logits.size
+
+
+def _scipy(workload, logits, target):
+    try:
+        import scipy.special as special
+    except ImportError as exc:
+        raise Unavailable(f"scipy is not installed ({exc})") from None
+    scale = _scale(workload, logits)
+    if workload.kind == "softmax":
+        rows = np.arange(logits.shape[0])
+
+        def run():
+            logp = special.log_softmax(logits, axis=1)
+            grad = np.exp(logp)
+            grad[rows, target] -= 1
+            return float(-np.mean(logp[rows, target])), grad / scale
+        return run
+
+    def run_binary():
+        loss = -np.sum(target * special.log_expit(logits) + (1 - target) * special.log_expit(-logits),
+                       dtype=np.float64)
+        return loss / scale, (special.expit(logits) - target) / scale
+    return run_binary
+
+
+def _sklearn(threads):
+    def make(workload, logits, target):
+        try:
+            from sklearn._loss import loss as sk_loss
+        except ImportError as exc:
+            raise Unavailable(f"scikit-learn is not installed ({exc})") from None
+        scale = _scale(workload, logits)
+        if workload.kind == "softmax":
+            loss = sk_loss.HalfMultinomialLoss(n_classes=logits.shape[1])
+            y = target.astype(logits.dtype)
+            raw = logits
+        else:
+            loss = sk_loss.HalfBinomialLoss()
+            y, raw = target.reshape(-1), logits.reshape(-1)
+
+        def run():
+            values, grad = loss.loss_gradient(y_true=y, raw_prediction=raw, n_threads=threads)
+            return float(np.sum(values, dtype=np.float64)) / scale, grad / scale
+        return run
+    return make
+
+
+def _torch(threads):
+    def make(workload, logits, target):
+        try:
+            import torch
+            import torch.nn.functional as F
+        except ImportError as exc:
+            raise Unavailable(f"torch is not installed ({exc})") from None
+        x = torch.from_numpy(logits)
+        t = torch.from_numpy(target)
+        if workload.kind == "multilabel":
+            def loss_of(z):
+                return F.binary_cross_entropy_with_logits(z, t, reduction="sum") / z.shape[0]
+        elif workload.kind == "binary":
+            def loss_of(z):
+                return F.binary_cross_entropy_with_logits(z, t)
+        else:
+            def loss_of(z):
+                return F.cross_entropy(z, t)
+
+        def run():
+            previous = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                z = x.detach().requires_grad_(True)
+                value = loss_of(z)
+                value.backward()
+                return float(value), z.grad.numpy()
+            finally:
+                torch.set_num_threads(previous)
+        return run
+    return make
+
+
+def _jax(workload, logits, target):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as exc:
+        raise Unavailable(f"jax is not installed ({exc})") from None
+    z, t = jnp.asarray(logits), jnp.asarray(target)
+    if workload.kind == "softmax":
+        def loss_of(z):
+            logp = jax.nn.log_softmax(z, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, t[:, None], axis=1))
+    else:
+        scale = _scale(workload, logits)
+
+        def loss_of(z):
+            return -jnp.sum(t * jax.nn.log_sigmoid(z) + (1 - t) * jax.nn.log_sigmoid(-z)) / scale
+    value_and_grad = jax.jit(jax.value_and_grad(loss_of))
+
+    def run():
+        value, grad = value_and_grad(z)
+        grad.block_until_ready()
+        return float(value), grad
+    return run
+
+
+def competitors(backends, threads):
+    """``(name, family, threads, make)`` of every competitor (``make(workload, logits, target)``
+    returns the timed callable or raises Unavailable)."""
+    rows = []
+    for backend in backends:
+        for n in threads:
+            rows.append((f"fastxent {backend} out=", "fastxent", n, _fastxent(backend, n, True)))
+            rows.append((f"fastxent {backend}", "fastxent", n, _fastxent(backend, n, False)))
+    rows += [("numpy naive", "baseline", 1, _naive), ("scipy", "baseline", 1, _scipy)]
+    for n in sorted(set(threads)):
+        rows += [("scikit-learn", "peer", n, _sklearn(n)), ("pytorch", "peer", n, _torch(n))]
+    rows.append(("jax", "peer", 0, _jax))  # XLA picks its own threads
+    return rows
+
+
+# --------------------------------------------------------------------------- checking and timing
+
+
+def reference_loss(workload, logits, target, chunk_elements=1 << 22):
+    """The mean loss in float64, computed in chunks of rows (memory stays small)."""
+    rows = max(1, chunk_elements // max(1, logits.size // max(1, logits.shape[0])))
+    total = 0.0
+    for start in range(0, logits.shape[0], rows):
+        z = logits[start:start + rows].astype(np.float64)
+        y = target[start:start + rows]
+        if workload.kind == "softmax":
+            total += naive_softmax_cross_entropy_with_grad(z, y)[0] * z.shape[0]
+        else:
+            total += naive_binary_cross_entropy_with_grad(z, y.astype(np.float64))[0] * z.size
+    return total / _scale(workload, logits)
+
+
+def check_result(workload, result, logits, target, wanted_loss, elements=4096):
+    """Raise AssertionError unless ``result = (loss, grad)`` agrees with float64 maths (the loss to
+    1e-4 relative, the first gradient elements to 1e-4 in units of the unscaled gradient)."""
+    loss, grad = result
+    if not abs(float(loss) - wanted_loss) <= 1e-4 * abs(wanted_loss):
+        raise AssertionError(f"loss {float(loss)} differs from the float64 reference {wanted_loss}")
+    scale = _scale(workload, logits)
+    rows = max(1, elements // max(1, logits.size // max(1, logits.shape[0])))
+    z, y = logits[:rows].astype(np.float64), target[:rows]
+    if workload.kind == "softmax":
+        wanted = naive_softmax_cross_entropy_with_grad(z, y)[1] * z.shape[0]
+    else:
+        wanted = naive_binary_cross_entropy_with_grad(z, y.astype(np.float64))[1] * z.size
+    got = np.asarray(grad)[:rows].astype(np.float64) * scale
+    if not np.max(np.abs(got - wanted), initial=0.0) <= 1e-4:
+        raise AssertionError("the gradient differs from the float64 reference")
+
+
+def time_calls(fn, repeats, max_seconds):
+    """``(median, min, rounds)`` of ``fn()``'s wall time over ``repeats`` calls (fewer, at least 3,
+    when they exceed ``max_seconds`` in total)."""
+    times = []
+    deadline = time.perf_counter() + max_seconds
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), float(min(times)), len(times)
+
+
+def floor_copy(workload, logits, target, threads):
+    """The memory floor's callable: a ``prange`` copy of the same traffic (Numba)."""
+    import numba
+
+    @numba.njit(parallel=True, cache=False)
+    def read_one_write_one(dst, a):
+        for i in numba.prange(a.shape[0]):
+            dst[i] = a[i]
+
+    @numba.njit(parallel=True, cache=False)
+    def read_two_write_one(dst, a, b):
+        for i in numba.prange(a.shape[0]):
+            dst[i] = a[i] + b[i]
+
+    flat = logits.reshape(-1)
+    dst = np.empty_like(flat)
+    if workload.kind == "softmax":
+        def run():
+            read_one_write_one(dst, flat)
+    else:
+        second = target.reshape(-1)
+
+        def run():
+            read_two_write_one(dst, flat, second)
+
+    def run_with_threads():
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            run()
+        finally:
+            numba.set_num_threads(previous)
+    run_with_threads()  # compiles
+    return run_with_threads
+
+
+def run_benchmarks(workloads, backends, threads, *, quick=False, dtype=None, repeats=None, progress=None,
+                   skipped=None):
+    """Run every competitor on every workload.
+
+    Parameters
+    ----------
+    workloads : list of str
+        Names in ``WORKLOADS``.
+    backends : list of str
+        fastxent backends ("cython", "numba").
+    threads : list of int
+        Thread counts for fastxent and the peers.
+    quick : bool
+        Rows / 10 and fewer repeats.
+    dtype : {"float32", "float64"}, optional
+        Overrides each workload's dtype.
+    repeats : int, optional
+        Calls per median (default 7, quick 3).
+    progress : callable, optional
+        Called with a short label before each measurement (e.g. a progress bar's update).
+    skipped : list, optional
+        Receives ``(workload, competitor, reason)`` for competitors that could not run.
+
+    Returns
+    -------
+    list of Measurement
+    """
+    repeats = repeats or (3 if quick else 7)
+    max_seconds = 1.0 if quick else 3.0
+    results = []
+    for name in workloads:
+        workload = WORKLOADS[name].sized(quick, dtype)
+        logits, target = make_inputs(workload)
+        traffic = bytes_moved(workload, logits, target)
+        wanted = reference_loss(workload, logits, target)
+        measured = []
+        for n in sorted(set(threads)):
+            if progress:
+                progress(f"{name} floor t{n}")
+            median, low, rounds = time_calls(floor_copy(workload, logits, target, n), repeats, max_seconds)
+            measured.append(Measurement(name, workload.shape, workload.dtype, "memory floor (copy)", "floor", n,
+                                        median, low, rounds, traffic / median / 1e9))
+        for label, family, n, make in competitors(backends, threads):
+            if progress:
+                progress(f"{name} {label}" + (f" t{n}" if n else ""))
+            try:
+                fn = make(workload, logits, target)
+                check_result(workload, fn(), logits, target, wanted)
+            except Unavailable as exc:
+                if skipped is not None:
+                    skipped.append((name, label, str(exc)))
+                continue
+            median, low, rounds = time_calls(fn, repeats, max_seconds)
+            measured.append(Measurement(name, workload.shape, workload.dtype, label, family, n, median, low, rounds,
+                                        traffic / median / 1e9))
+        _add_ratios(measured)
+        results += measured
+        del logits, target
+    return results
+
+
+def _add_ratios(measured):
+    floor = min((m.median_s for m in measured if m.family == "floor"), default=None)
+    naive = next((m.median_s for m in measured if m.competitor == "numpy naive"), None)
+    peer = min((m.median_s for m in measured if m.family == "peer"), default=None)
+    for m in measured:
+        m.x_floor = m.median_s / floor if floor else None
+        m.speedup_vs_naive = naive / m.median_s if naive else None
+        m.speedup_vs_fastest_peer = peer / m.median_s if peer else None
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts():
+    """The machine and the versions a benchmark ran with (a dict of str)."""
+    facts = {"cpu": _cpu_model(), "usable cores": str(fastxent._threads.usable_cores()),
+             "logical cpus": str(os.cpu_count()), "python": platform.python_version(),
+             "numpy": np.__version__, "fastxent": fastxent.__version__}
+    try:
+        import numba
+        facts["numba"] = numba.__version__
+    except ImportError:
+        facts["numba"] = "not installed"
+    if _backends.is_available("cython"):
+        ext = _backends.load_backend("cython")
+        facts["compiler"] = f"{ext.BUILD_INFO['compiler_id']} {ext.BUILD_INFO['compiler_version']}"
+        facts["compiler flags"] = ext.BUILD_INFO["c_flags"]
+        facts["openmp"] = "enabled" if ext.OPENMP_ENABLED else "DISABLED"
+    for module in ("scipy", "sklearn", "torch", "jax"):
+        try:
+            facts[module] = __import__(module).__version__
+        except ImportError:
+            facts[module] = "not installed"
+    return facts
+
+
+def _ratio(value):
+    return "" if value is None else f"{value:.2f}"
+
+
+def format_table(results):
+    """A plain-text table of ``results`` grouped by workload."""
+    header = ("workload", "competitor", "threads", "median", "GB/s", "x floor", "x naive", "x peer")
+    rows = [header]
+    for m in results:
+        rows.append((m.workload, m.competitor, str(m.threads) if m.threads else "auto", _seconds(m.median_s),
+                     f"{m.gb_per_s:.1f}", _ratio(m.x_floor), _ratio(m.speedup_vs_naive),
+                     _ratio(m.speedup_vs_fastest_peer)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for k, row in enumerate(rows):
+        if k > 1 and row[0] != rows[k - 1][0]:
+            lines.append("")
+        lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in
+                               enumerate(zip(row, widths))).rstrip())
+    return "\n".join(lines)
+
+
+def _seconds(value):
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value * 1e6:.0f} us"
+
+
+def as_json(results, machine, skipped):
+    return {"machine": machine, "results": [asdict(m) for m in results],
+            "skipped": [{"workload": w, "competitor": c, "reason": r} for w, c, r in skipped]}
+
+
+def plot_results(results, path):
+    """Median time per workload per competitor (log scale), the memory floor marked; PNG at ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = list(dict.fromkeys(m.workload for m in results))
+    figure, axes = plt.subplots(len(workloads), 1, figsize=(9, 2.0 + 0.32 * max(
+        sum(1 for m in results if m.workload == w) for w in workloads) * len(workloads)), squeeze=False)
+    for ax, name in zip(axes[:, 0], workloads):
+        rows = [m for m in results if m.workload == name and m.family != "floor"]
+        labels = [f"{m.competitor}" + (f" t{m.threads}" if m.threads else "") for m in rows]
+        colors = [{"fastxent": "tab:blue", "baseline": "tab:gray", "peer": "tab:orange"}[m.family] for m in rows]
+        ax.barh(range(len(rows)), [m.median_s for m in rows], color=colors)
+        ax.set_yticks(range(len(rows)), labels, fontsize=7)
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        floor = min((m.median_s for m in results if m.workload == name and m.family == "floor"), default=None)
+        if floor:
+            ax.axvline(floor, color="tab:red", linestyle="--", linewidth=1, label="memory floor")
+            ax.legend(fontsize=7, loc="lower right")
+        shape = " x ".join(f"{n:,}" for n in rows[0].shape) if rows else ""
+        ax.set_title(f"{name}: {WORKLOADS[name].kind} cross-entropy, {shape} {rows[0].dtype if rows else ''}",
+                     fontsize=9)
+        ax.set_xlabel("median time per loss + gradient call (s)", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
