@@ -8,6 +8,7 @@ medians of several calls; the floor is a multithreaded copy of the same bytes (s
 logits, write one array of their size; binary: read the logits and the targets, write one array).
 """
 
+import importlib
 import os
 import platform
 import time
@@ -74,6 +75,14 @@ class Unavailable(Exception):
     """A competitor that cannot run here (a peer that is not installed); the message says why."""
 
 
+def _require(module, package):
+    """``import module``, or Unavailable naming ``package`` when it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise Unavailable(f"{package} is not installed ({exc})") from None
+
+
 def make_inputs(workload, seed=1234):
     """Logits ~ N(0, 3) of the workload's shape and dtype, and labels (softmax) or 0/1 targets."""
     rng = np.random.default_rng(seed)
@@ -112,10 +121,7 @@ def _scale(workload, logits):
 
 
 def _scipy(workload, logits, target):
-    try:
-        import scipy.special as special
-    except ImportError as exc:
-        raise Unavailable(f"scipy is not installed ({exc})") from None
+    special = _require("scipy.special", "scipy")
     scale = _scale(workload, logits)
     if workload.kind == "softmax":
         rows = np.arange(logits.shape[0])
@@ -136,10 +142,7 @@ def _scipy(workload, logits, target):
 
 def _sklearn(threads):
     def make(workload, logits, target):
-        try:
-            from sklearn._loss import loss as sk_loss
-        except ImportError as exc:
-            raise Unavailable(f"scikit-learn is not installed ({exc})") from None
+        sk_loss = _require("sklearn._loss.loss", "scikit-learn")
         scale = _scale(workload, logits)
         if workload.kind == "softmax":
             loss = sk_loss.HalfMultinomialLoss(n_classes=logits.shape[1])
@@ -158,11 +161,8 @@ def _sklearn(threads):
 
 def _torch(threads):
     def make(workload, logits, target):
-        try:
-            import torch
-            import torch.nn.functional as F
-        except ImportError as exc:
-            raise Unavailable(f"torch is not installed ({exc})") from None
+        torch = _require("torch", "torch")
+        F = torch.nn.functional
         x = torch.from_numpy(logits)
         t = torch.from_numpy(target)
         if workload.kind == "multilabel":
@@ -182,7 +182,7 @@ def _torch(threads):
                 z = x.detach().requires_grad_(True)
                 value = loss_of(z)
                 value.backward()
-                return float(value), z.grad.numpy()
+                return float(value.detach()), z.grad.numpy()
             finally:
                 torch.set_num_threads(previous)
         return run
@@ -190,11 +190,8 @@ def _torch(threads):
 
 
 def _jax(workload, logits, target):
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as exc:
-        raise Unavailable(f"jax is not installed ({exc})") from None
+    jax = _require("jax", "jax")
+    jnp = jax.numpy
     z, t = jnp.asarray(logits), jnp.asarray(target)
     if workload.kind == "softmax":
         def loss_of(z):
