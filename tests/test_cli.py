@@ -74,3 +74,15 @@ def test_bench_plot_without_matplotlib_fails_before_running(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert result.returncode == 1 and "--plot needs matplotlib" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_bench_memory_column_counts_the_allocated_gradient():
+    result = run("bench", "--workload", "W4", "--quick", "--threads", "1", "--backend", "cython", "--repeats", "3",
+                 "--memory")
+    assert result.returncode == 0, result.stderr
+    rows = {re.match(r"W4\s+(.+?)\s{2,}", line).group(1): line.split()[-1] for line in result.stdout.splitlines()
+            if line.startswith("W4 ")}
+    # 5,000,000 float32: allocating the gradient costs its 20 MB; a preallocated out= costs nothing
+    assert 18 <= float(rows["fastxent cython"]) <= 30, rows
+    assert float(rows["fastxent cython out="]) <= 2, rows
+    assert float(rows["numpy naive"]) >= 40, rows

@@ -69,6 +69,7 @@ class Measurement:
     x_floor: object = None
     speedup_vs_naive: object = None
     speedup_vs_fastest_peer: object = None
+    peak_extra_bytes: object = None  # with memory=True: the call's peak resident memory above its inputs
 
 
 class Unavailable(Exception):
@@ -154,7 +155,7 @@ def _sklearn(threads):
 
         def run():
             values, grad = loss.loss_gradient(y_true=y, raw_prediction=raw, n_threads=threads)
-            return float(np.sum(values, dtype=np.float64)) / scale, grad / scale
+            return float(np.sum(values, dtype=np.float64)) / scale, (grad / scale).reshape(logits.shape)
         return run
     return make
 
@@ -192,20 +193,21 @@ def _torch(threads):
 def _jax(workload, logits, target):
     jax = _require("jax", "jax")
     jnp = jax.numpy
-    z, t = jnp.asarray(logits), jnp.asarray(target)
+    z, t = jnp.asarray(logits), jnp.asarray(target)  # moved to the device once, outside the timing
     if workload.kind == "softmax":
-        def loss_of(z):
+        def loss_of(z, t):
             logp = jax.nn.log_softmax(z, axis=1)
             return -jnp.mean(jnp.take_along_axis(logp, t[:, None], axis=1))
     else:
         scale = _scale(workload, logits)
 
-        def loss_of(z):
+        def loss_of(z, t):
             return -jnp.sum(t * jax.nn.log_sigmoid(z) + (1 - t) * jax.nn.log_sigmoid(-z)) / scale
+    # the targets are an argument, not a closed-over constant (XLA would constant-fold them)
     value_and_grad = jax.jit(jax.value_and_grad(loss_of))
 
     def run():
-        value, grad = value_and_grad(z)
+        value, grad = value_and_grad(z, t)
         grad.block_until_ready()
         return float(value), grad
     return run
@@ -310,7 +312,7 @@ def floor_copy(workload, logits, target, threads):
 
 
 def run_benchmarks(workloads, backends, threads, *, quick=False, dtype=None, repeats=None, progress=None,
-                   skipped=None):
+                   skipped=None, memory=False):
     """Run every competitor on every workload.
 
     Parameters
@@ -331,6 +333,9 @@ def run_benchmarks(workloads, backends, threads, *, quick=False, dtype=None, rep
         Called with a short label before each measurement (e.g. a progress bar's update).
     skipped : list, optional
         Receives ``(workload, competitor, reason)`` for competitors that could not run.
+    memory : bool
+        Also measure each competitor's peak extra resident memory (`peak_extra_memory`, one fresh
+        process per competitor; Linux only).
 
     Returns
     -------
@@ -357,17 +362,61 @@ def run_benchmarks(workloads, backends, threads, *, quick=False, dtype=None, rep
             try:
                 fn = make(workload, logits, target)
                 check_result(workload, fn(), logits, target, wanted)
-            except Unavailable as exc:
+            except Exception as exc:  # noqa: BLE001 - a peer's failure is reported, fastxent's is raised
+                if family == "fastxent" and not isinstance(exc, Unavailable):
+                    raise
                 if skipped is not None:
-                    skipped.append((name, label, str(exc)))
+                    reason = str(exc) if isinstance(exc, Unavailable) else f"failed: {type(exc).__name__}: {exc}"
+                    skipped.append((name, label, reason))
                 continue
             median, low, rounds = time_calls(fn, repeats, max_seconds)
+            del fn
+            peak = peak_extra_memory(name, label, n, quick, dtype) if memory else None
             measured.append(Measurement(name, workload.shape, workload.dtype, label, family, n, median, low, rounds,
-                                        traffic / median / 1e9))
+                                        traffic / median / 1e9, peak_extra_bytes=peak))
         _add_ratios(measured)
         results += measured
         del logits, target
     return results
+
+
+def _resident_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _peak_extra_in_this_process(workload_name, competitor, threads, quick, dtype):
+    import gc
+
+    workload = WORKLOADS[workload_name].sized(quick, dtype)
+    logits, target = make_inputs(workload)
+    make = next(m for label, _, n, m in competitors(["cython", "numba"], [threads]) if label == competitor
+                and n in (threads, 0))
+    fn = make(workload, logits, target)
+    fn()  # warm-up: JIT compiles and thread pools start outside the measurement
+    gc.collect()
+    baseline = _resident_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # resets VmHWM, the peak resident size, to the current size
+    result = fn()
+    peak = _resident_kib("VmHWM")
+    del result
+    return (peak - baseline) * 1024
+
+
+def peak_extra_memory(workload_name, competitor, threads, quick=False, dtype=None):
+    """Peak resident memory (bytes) of one call of ``competitor`` above the process's size with its
+    inputs in memory and the call warmed up once: the temporaries plus the returned gradient. Measured
+    in a fresh process (Linux ``/proc/self/clear_refs``); None where that is not available."""
+    import multiprocessing
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_peak_extra_in_this_process, (workload_name, competitor, threads, quick, dtype))
 
 
 def _add_ratios(measured):
@@ -424,11 +473,16 @@ def _ratio(value):
 def format_table(results):
     """A plain-text table of ``results`` grouped by workload."""
     header = ("workload", "competitor", "threads", "median", "GB/s", "x floor", "x naive", "x peer")
+    with_memory = any(m.peak_extra_bytes is not None for m in results)
+    header += ("peak extra MB",) if with_memory else ()
     rows = [header]
     for m in results:
-        rows.append((m.workload, m.competitor, str(m.threads) if m.threads else "auto", _seconds(m.median_s),
-                     f"{m.gb_per_s:.1f}", _ratio(m.x_floor), _ratio(m.speedup_vs_naive),
-                     _ratio(m.speedup_vs_fastest_peer)))
+        row = (m.workload, m.competitor, str(m.threads) if m.threads else "auto", _seconds(m.median_s),
+               f"{m.gb_per_s:.1f}", _ratio(m.x_floor), _ratio(m.speedup_vs_naive),
+               _ratio(m.speedup_vs_fastest_peer))
+        if with_memory:
+            row += ("" if m.peak_extra_bytes is None else f"{m.peak_extra_bytes / 1e6:.0f}",)
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for k, row in enumerate(rows):

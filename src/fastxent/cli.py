@@ -143,9 +143,13 @@ def bench(args):
         def progress(label):
             bar.set_postfix_str(label)
             bar.update(1)
-        results = benchmarking.run_benchmarks(args.workload, backends, args.threads, quick=args.quick,
-                                              dtype=args.dtype, repeats=args.repeats, progress=progress,
-                                              skipped=skipped)
+        try:
+            results = benchmarking.run_benchmarks(args.workload, backends, args.threads, quick=args.quick,
+                                                  dtype=args.dtype, repeats=args.repeats, progress=progress,
+                                                  skipped=skipped, memory=args.memory)
+        except (AssertionError, MemoryError, OSError) as exc:
+            print(f"error: fastxent bench failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
     print(benchmarking.format_table(results))
     for workload, competitor, reason in skipped:
         print(f"skipped {competitor} on {workload}: {reason}")
@@ -199,6 +203,8 @@ def build_parser():
     bench_parser.add_argument("--dtype", choices=["float32", "float64"], help="override the workloads' dtype")
     bench_parser.add_argument("--quick", action="store_true", help="a tenth of the rows and fewer repeats")
     bench_parser.add_argument("--repeats", type=int, help="calls per median (default 7, --quick 3)")
+    bench_parser.add_argument("--memory", action="store_true",
+                              help="also measure each competitor's peak extra memory (a fresh process each)")
     bench_parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     bench_parser.add_argument("--plot", metavar="PATH.png", help="draw the results (needs matplotlib)")
     bench_parser.set_defaults(func=bench)
