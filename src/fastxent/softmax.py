@@ -4,6 +4,7 @@ Every function validates and coerces its inputs here, then calls one kernel of t
 over preallocated buffers. Losses are in nats.
 """
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ import numpy as np
 from fastxent import _validation as v
 from fastxent._backends import resolve_backend
 from fastxent._threads import resolve_n_threads
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 __all__ = [
     "softmax",
@@ -162,14 +165,16 @@ def _reduce(problem, row_loss, denominator):
     with np.errstate(over="ignore"):  # a loss beyond the dtype's range is inf
         if problem.reduction == "none":
             return row_loss.astype(dtype).reshape(problem.batch_shape)
-        total = np.sum(row_loss)  # pairwise float64 sum: the same bits whatever the thread count
-        if problem.reduction == "sum":
-            return dtype(total)
+        total = float(row_loss.sum())  # pairwise float64 sum: the same bits whatever the thread count
+    if problem.reduction == "mean":
         if denominator == 0:
             warnings.warn("softmax_cross_entropy: reduction='mean' over zero total weight (empty input, "
                           "every row ignored, or zero weights) is NaN", RuntimeWarning, stacklevel=3)
             return dtype(np.nan)
-        return dtype(total / denominator)
+        total /= denominator
+    if abs(total) > _FLOAT32_MAX and dtype is np.float32:  # beyond float32's range is inf, silently
+        total = math.copysign(math.inf, total)
+    return dtype(total)
 
 
 def _loss_and_grad(problem, out):
