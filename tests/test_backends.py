@@ -10,7 +10,7 @@ import pytest
 import fastxent
 from fastxent import _backends
 from fastxent._kernels import numpy_ref
-from arrays import labels_of, logits_of
+from arrays import logits_of
 
 
 def test_all_backends_are_installed():
