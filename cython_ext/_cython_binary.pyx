@@ -27,7 +27,6 @@ __all__ = ["sigmoid_elems", "log_sigmoid_elems", "binary_ce_logits_loss", "binar
 
 cdef enum:
     ELEMENTS_PER_CHUNK = 16384  # sigmoid / log_sigmoid: work unit of one prange iteration
-    GRAD_HESS_CHUNK_ELEMENTS = 16384
 
 
 cdef int _check_shape(str name, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t m0, Py_ssize_t m1) except -1:
@@ -151,16 +150,14 @@ def binary_ce_probs_loss_grad(const floating[:, ::1] probs, const floating[:, ::
 
 def binary_ce_logits_grad_hess(const floating[:, ::1] logits, const floating[:, ::1] target,
                                const floating[:, ::1] weight, const double[::1] pos_weight,
-                               const double[::1] sample_weight, floating[:, ::1] grad_out,
-                               floating[:, ::1] hess_out, int n_threads):
+                               const double[::1] sample_weight, Py_ssize_t chunk_rows,
+                               floating[:, ::1] grad_out, floating[:, ::1] hess_out, int n_threads):
     """Unreduced gradient and hessian of the element losses w.r.t. the logits."""
     cdef double[::1] no_loss = None
-    cdef Py_ssize_t k = target.shape[1]
     if grad_out is None or hess_out is None:
         raise ValueError("grad_out and hess_out are required")
-    return _bce(logits, target, weight, pos_weight, sample_weight,
-                max(GRAD_HESS_CHUNK_ELEMENTS // max(k, 1), 1), 0, False, 0.0, 1.0, no_loss, grad_out,
-                hess_out, n_threads)
+    return _bce(logits, target, weight, pos_weight, sample_weight, chunk_rows, 0, False, 0.0, 1.0, no_loss,
+                grad_out, hess_out, n_threads)
 
 
 cdef int _sigmoid(const floating[::1] x, floating[::1] out, int log_sigmoid, int n_threads) except -1:

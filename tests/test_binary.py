@@ -571,7 +571,7 @@ def test_kernels_count_out_of_range_inputs_without_touching_memory_outside(backe
     loss_out, grad_out, hess_out = np.empty(9 * 3), np.zeros((9, 3)), np.zeros((9, 3))
     assert module.binary_ce_logits_loss(z, t, None, pw, None, chunk_rows, 2, loss_out, 2) == 3
     assert module.binary_ce_logits_loss_grad(z, t, None, pw, None, chunk_rows, 1, 1.0, loss_out[:9], grad_out, 2) == 3
-    assert module.binary_ce_logits_grad_hess(z, t, None, pw, None, grad_out, hess_out, 2) == 3
+    assert module.binary_ce_logits_grad_hess(z, t, None, pw, None, chunk_rows, grad_out, hess_out, 2) == 3
     p = expit(z)
     p[1, 1], p[2, 2] = 1.01, -1e-9  # two bad probabilities; NaN probabilities are allowed
     p[3, 0] = np.nan

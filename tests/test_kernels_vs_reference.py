@@ -35,11 +35,11 @@ def binary_arguments(name, logits, rng):
     target[:, ::2] = np.round(target[:, ::2])
     weight = (rng.random((n, c)) * (rng.random((n, c)) > 0.1)).astype(logits.dtype)
     head = [logits, target, weight, rng.random(c) * 3, rng.random(n) * 2]
+    chunk_rows = fastxent.binary.chunk_rows_for(c)
     if name == "binary_ce_logits_grad_hess":
-        return head + [np.empty_like(logits), np.empty_like(logits)]
+        return head + [chunk_rows, np.empty_like(logits), np.empty_like(logits)]
     if "probs" in name:
         head = [fastxent.sigmoid(logits, backend="numpy"), *head[1:], 1e-6]
-    chunk_rows = fastxent.binary.chunk_rows_for(c)
     if name.endswith("loss_grad"):
         return head + [chunk_rows, 1, 0.5, np.empty(n), np.empty_like(logits)]
     return head + [chunk_rows, 0, np.empty(-(-n // chunk_rows))]

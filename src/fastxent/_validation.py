@@ -5,6 +5,7 @@ inputs of any layout into those, copying only when the layout or dtype requires 
 ``TypeError`` / ``ValueError`` naming the argument when an input is unusable.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -144,7 +145,8 @@ def check_ignore_index(ignore_index):
 
 
 def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_alias_first=True):
-    """Validate a user's output array and pick the C-contiguous 2-D buffer the kernel writes into.
+    """Validate a user's output array and pick the C-contiguous 2-D buffer the kernel writes into
+    (``out`` None: a new buffer, which `finish_out` returns in ``shape``).
 
     ``out`` may be the first input (the logits: the kernels read each row before overwriting it)
     unless ``may_alias_first`` is False. When ``out`` is not C-contiguous or overlaps an input it
@@ -164,6 +166,10 @@ def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_a
     buffer : ndarray, shape buffer_shape
     is_temporary : bool
     """
+    if buffer_shape is None:
+        buffer_shape = (math.prod(shape) // shape[-1], shape[-1])
+    if out is None:
+        return np.empty(buffer_shape, dtype=dtype), False
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):
@@ -172,8 +178,6 @@ def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_a
         raise ValueError(f"{name} must have dtype {dtype} (the computation's dtype), got {out.dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
-    if buffer_shape is None:
-        buffer_shape = (out.size // shape[-1], shape[-1])
     if out.flags.c_contiguous:
         buffer = out.reshape(buffer_shape)
         first, *others = inputs
@@ -188,8 +192,11 @@ def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_a
     return np.empty(buffer_shape, dtype=dtype), True
 
 
-def finish_out(out, buffer, is_temporary):
-    """Copy the kernel's temporary ``buffer`` into ``out`` when one was used; return ``out``."""
+def finish_out(out, buffer, is_temporary, shape):
+    """The result: ``buffer`` in ``shape`` when no ``out`` was given; else ``out``, with the kernel's
+    temporary ``buffer`` copied into it when one was used."""
+    if out is None:
+        return buffer.reshape(shape)
     if is_temporary:
         out[...] = buffer.reshape(out.shape)
     return out

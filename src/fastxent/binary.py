@@ -66,13 +66,10 @@ def _elementwise(kernel_name, x, out, backend, n_threads):
     dtype = v.compute_dtype(arr.dtype, "x")
     flat = np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
-    if out is None:
-        result = np.empty_like(flat)
-        getattr(kernels, kernel_name)(flat, result, n_threads)
-        return result.reshape(arr.shape)[()]
     buffer, is_temporary = v.check_out(out, arr.shape, dtype, (flat,), buffer_shape=(flat.size,))
     getattr(kernels, kernel_name)(flat, buffer, n_threads)
-    return v.finish_out(out, buffer, is_temporary)
+    result = v.finish_out(out, buffer, is_temporary, arr.shape)
+    return result[()] if out is None else result  # a NumPy scalar for a scalar x
 
 
 _ELEMENTWISE_DOC = """
@@ -241,6 +238,14 @@ class _Problem:
         self.check_ranges(n_bad, grad_out)
         return loss_out
 
+    def output(self, out, name, may_alias_x, also_not=()):
+        """`_validation.check_out` of an output of the input's shape: ``(buffer (R, L), is_temporary)``;
+        ``out`` may be ``x`` itself when ``may_alias_x``, never another input or ``also_not``."""
+        inputs = [a for a in (self.x, self.target, self.weight, self.pos_weight, self.sample_weight, *also_not)
+                  if a is not None]
+        return v.check_out(out, self.shape, self.x.dtype, inputs, name=name, buffer_shape=self.x.shape,
+                           may_alias_first=may_alias_x)
+
     def check_ranges(self, n_bad, written):
         """Raise the ValueError of the inputs when the kernel counted ``n_bad`` out-of-range ones
         (``written``: the array the kernel wrote, which may be ``x`` itself)."""
@@ -310,16 +315,10 @@ def _loss_and_grad(problem, out, function_name):
     denominator = problem.mean_denominator() if problem.reduction == "mean" else 1.0
     # The gradient is scaled as it is written; an all-zero-weight mean has a zero gradient.
     grad_scale = 1.0 / denominator if denominator > 0 else 0.0
-    if out is None:
-        buffer, is_temporary = np.empty_like(problem.x), False
-    else:
-        inputs = [a for a in (problem.x, problem.target, problem.weight, problem.pos_weight,
-                              problem.sample_weight) if a is not None]
-        buffer, is_temporary = v.check_out(out, problem.shape, problem.x.dtype, inputs,
-                                           buffer_shape=problem.x.shape)
+    buffer, is_temporary = problem.output(out, "out", may_alias_x=True)
     loss_out = problem.run("loss_grad", grad_scale, buffer)
-    grad = buffer.reshape(problem.shape) if out is None else v.finish_out(out, buffer, is_temporary)
-    return _reduce(problem, loss_out, denominator, function_name), grad
+    return (_reduce(problem, loss_out, denominator, function_name),
+            v.finish_out(out, buffer, is_temporary, problem.shape))
 
 
 # --------------------------------------------------------------------------- public losses
@@ -415,26 +414,13 @@ def binary_cross_entropy_gradient_hessian(logits, target, *, weight=None, pos_we
     """
     problem = _prepare(logits, target, weight, pos_weight, sample_weight, "none", backend, n_threads,
                        name="logits")
-    inputs = [a for a in (problem.x, problem.target, problem.weight, problem.pos_weight, problem.sample_weight)
-              if a is not None]
-    grad, grad_temporary = _output(grad_out, "grad_out", problem, inputs, True)
-    hess, hess_temporary = _output(hess_out, "hess_out", problem, [problem.x, *inputs[1:], grad], False)
+    grad, grad_temporary = problem.output(grad_out, "grad_out", may_alias_x=True)
+    hess, hess_temporary = problem.output(hess_out, "hess_out", may_alias_x=False, also_not=(grad,))
     problem.check_ranges(problem.kernels.binary_ce_logits_grad_hess(
-        problem.x, problem.target, problem.weight, problem.pos_weight, problem.sample_weight, grad, hess,
-        problem.n_threads), grad)
-    return _finish(grad_out, grad, grad_temporary, problem.shape), _finish(hess_out, hess, hess_temporary,
-                                                                           problem.shape)
-
-
-def _output(out, name, problem, inputs, may_alias_first):
-    if out is None:
-        return np.empty_like(problem.x), False
-    return v.check_out(out, problem.shape, problem.x.dtype, inputs, name=name, buffer_shape=problem.x.shape,
-                       may_alias_first=may_alias_first)
-
-
-def _finish(out, buffer, is_temporary, shape):
-    return buffer.reshape(shape) if out is None else v.finish_out(out, buffer, is_temporary)
+        problem.x, problem.target, problem.weight, problem.pos_weight, problem.sample_weight, problem.chunk_rows,
+        grad, hess, problem.n_threads), grad)
+    return (v.finish_out(grad_out, grad, grad_temporary, problem.shape),
+            v.finish_out(hess_out, hess, hess_temporary, problem.shape))
 
 
 # --------------------------------------------------------------------------- docstrings

@@ -31,14 +31,9 @@ def _rowwise(kernel_name, logits, out, backend, n_threads):
     z, batch_shape = v.as_logits_2d(logits)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
     shape = (*batch_shape, z.shape[1])
-    if out is None:
-        buffer, is_temporary, out = np.empty_like(z), False, None
-    else:
-        buffer, is_temporary = v.check_out(out, shape, z.dtype, (z,))
+    buffer, is_temporary = v.check_out(out, shape, z.dtype, (z,))
     getattr(kernels, kernel_name)(z, buffer, n_threads)
-    if out is None:
-        return buffer.reshape(shape)
-    return v.finish_out(out, buffer, is_temporary)
+    return v.finish_out(out, buffer, is_temporary, shape)
 
 
 def softmax(logits, *, out=None, backend="auto", n_threads=None):
@@ -183,16 +178,12 @@ def _loss_and_grad(problem, out):
     denominator = problem.mean_denominator() if problem.reduction == "mean" else 1.0
     # The gradient is scaled as it is written; an all-zero-weight mean has a zero gradient.
     grad_scale = 1.0 / denominator if denominator > 0 else 0.0
-    if out is None:
-        buffer, is_temporary = np.empty_like(problem.logits), False
-    else:
-        inputs = (problem.logits, problem.target, problem.class_weight, problem.sample_weight)
-        buffer, is_temporary = v.check_out(out, shape, problem.logits.dtype, inputs)
+    inputs = (problem.logits, problem.target, problem.class_weight, problem.sample_weight)
+    buffer, is_temporary = v.check_out(out, shape, problem.logits.dtype, inputs)
     row_loss = np.empty(n_rows, dtype=np.float64)
     _check_kernel_result(problem.kernel("loss_grad")(*problem.loss_args(), grad_scale, row_loss, buffer,
                                                      problem.n_threads))
-    grad = buffer.reshape(shape) if out is None else v.finish_out(out, buffer, is_temporary)
-    return _reduce(problem, row_loss, denominator), grad
+    return _reduce(problem, row_loss, denominator), v.finish_out(out, buffer, is_temporary, shape)
 
 
 _PARAMETERS_DOC = """
@@ -354,15 +345,11 @@ def softmax_cross_entropy_gradient_hessian(logits, target, *, sample_weight=None
         tgt = v.as_probs(target, shape, z.dtype)
     sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
-    outputs = []
-    for out, name in ((grad_out, "grad_out"), (hess_out, "hess_out")):
-        if out is None:
-            outputs.append((np.empty_like(z), False))
-        else:
-            outputs.append(v.check_out(out, shape, z.dtype, (z, tgt, sample_w, *(b for b, _ in outputs)),
-                                       name=name, may_alias_first=False))
-    (grad, grad_temporary), (hess, hess_temporary) = outputs
+    grad, grad_temporary = v.check_out(grad_out, shape, z.dtype, (z, tgt, sample_w), name="grad_out",
+                                       may_alias_first=False)
+    hess, hess_temporary = v.check_out(hess_out, shape, z.dtype, (z, tgt, sample_w, grad), name="hess_out",
+                                       may_alias_first=False)
     kernel = kernels.softmax_ce_labels_grad_hess if has_labels else kernels.softmax_ce_probs_grad_hess
     _check_kernel_result(kernel(z, tgt, sample_w.reshape(n_rows), grad, hess, n_threads))
-    return tuple(buffer.reshape(shape) if out is None else v.finish_out(out, buffer, is_temporary)
-                 for out, (buffer, is_temporary) in ((grad_out, outputs[0]), (hess_out, outputs[1])))
+    return (v.finish_out(grad_out, grad, grad_temporary, shape),
+            v.finish_out(hess_out, hess, hess_temporary, shape))

@@ -228,12 +228,11 @@ def binary_ce_probs_loss_grad(probs, target, weight, pos_weight, sample_weight, 
 
 
 @threaded
-def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight, grad_out, hess_out,
-                               n_threads):
+def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight, chunk_rows, grad_out,
+                               hess_out, n_threads):
     """Unreduced gradient and hessian of the element losses w.r.t. the logits."""
-    n_labels = max(target.shape[1], 1)
-    return _all_chunks(logits, target, weight, pos_weight, sample_weight, None,
-                       max(_ELEMENTS_PER_CHUNK // n_labels, 1), 0, 1.0, None, grad_out, hess_out)
+    return _all_chunks(logits, target, weight, pos_weight, sample_weight, None, chunk_rows, 0, 1.0, None,
+                       grad_out, hess_out)
 
 
 @inline_helper

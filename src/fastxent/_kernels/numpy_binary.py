@@ -147,8 +147,8 @@ def binary_ce_probs_loss_grad(probs, target, weight, pos_weight, sample_weight, 
     return n_bad
 
 
-def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight, grad_out, hess_out,
-                               n_threads):
+def binary_ce_logits_grad_hess(logits, target, weight, pos_weight, sample_weight, chunk_rows, grad_out,
+                               hess_out, n_threads):
     """Unreduced gradient and hessian (second derivative) of the element losses w.r.t. the logits."""
     n_bad = _out_of_range(target)
     _, grad, hess = _logits_loss_and_grad(logits, target, weight, pos_weight, sample_weight)

@@ -51,8 +51,8 @@ Binary family (``numpy_binary``; elementwise, arrays ``(R, L)``: R rows of L lab
 * ``grad_out`` (``(R, L)``, the input's dtype, may be the input itself) receives ``grad_scale`` times
   the derivative of the element loss: ``k ((1 - y) sigmoid(z) - pw y sigmoid(-z))`` for logits,
   ``k (-pw y / pc + (1 - y) / (1 - pc))`` for probabilities (evaluated at the clipped ``pc``).
-* ``binary_ce_logits_grad_hess`` writes that gradient (scale 1) and the hessian
-  ``k (pw y + 1 - y) sigmoid(z) sigmoid(-z)``.
+* ``binary_ce_logits_grad_hess`` (rows in chunks of ``chunk_rows`` too) writes that gradient (scale 1)
+  and the hessian ``k (pw y + 1 - y) sigmoid(z) sigmoid(-z)``.
 * Every ``binary_ce_*`` kernel range-checks its inputs in the same pass (free there, where a
   separate check would be one more read of arrays as big as the logits) and returns the count of
   elements whose target is NaN or outside [0, 1], or (probabilities) whose ``p`` is outside [0, 1].
