@@ -1,0 +1,90 @@
+"""An exact running sum of float64 values, vectorised: the scorer's totals do not depend on how rows are chunked.
+
+Every finite float64 is an integer multiple of 2**-1074: ``significand * 2**shift`` with a 53-bit
+significand and ``shift`` in [0, 2046]. Summing the significands per shift (split into 27- and 26-bit
+halves, so float64 bincount sums stay exact integers) and then the buckets as Python integers gives the
+exact total; `ExactSum.value` rounds it once. Chunks, threads and Dask partitions can therefore split
+the rows any way and the reported totals and means are bitwise the same.
+"""
+
+import math
+
+import numpy as np
+
+_UNITS_PER_ONE = 1 << 1074            # the total is held in units of 2**-1074, the smallest subnormal
+_LOW_BITS = 26
+_LOW_MASK = np.uint64((1 << _LOW_BITS) - 1)
+_MAX_BATCH = 1 << 25                  # values per bincount: 2**25 * 2**27 < 2**53 keeps the sums exact
+
+
+class ExactSum:
+    """Exact sum of float64 values; ``inf``/``-inf`` are tracked apart (both give NaN), NaN gives NaN."""
+
+    __slots__ = ("units", "positive_inf", "negative_inf", "nan")
+
+    def __init__(self):
+        self.units = 0
+        self.positive_inf = self.negative_inf = self.nan = False
+
+    def add(self, values):
+        """Add every element of ``values`` (any shape, converted to float64)."""
+        values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(values)
+        if not finite.all():
+            odd = values[~finite]
+            self.nan |= bool(np.isnan(odd).any())
+            self.positive_inf |= bool((odd == np.inf).any())
+            self.negative_inf |= bool((odd == -np.inf).any())
+            values = values[finite]
+        for start in range(0, len(values), _MAX_BATCH):
+            self._add_finite(values[start:start + _MAX_BATCH])
+
+    def _add_finite(self, values):
+        bits = values.view(np.uint64)
+        biased_exponent = (bits >> np.uint64(52)) & np.uint64(0x7FF)
+        significand = bits & np.uint64((1 << 52) - 1)
+        significand |= np.where(biased_exponent > 0, np.uint64(1 << 52), np.uint64(0))
+        shift = (np.maximum(biased_exponent, np.uint64(1)) - np.uint64(1)).astype(np.intp)
+        sign = np.where(bits >> np.uint64(63), -1.0, 1.0)
+        high = np.bincount(shift, weights=sign * (significand >> np.uint64(_LOW_BITS)).astype(np.float64))
+        low = np.bincount(shift, weights=sign * (significand & _LOW_MASK).astype(np.float64))
+        for s in np.flatnonzero((high != 0) | (low != 0)):
+            self.units += ((int(high[s]) << _LOW_BITS) + int(low[s])) << int(s)
+
+    def merge(self, other):
+        """Add another `ExactSum`'s total into this one (exact: the order of merges does not matter)."""
+        self.units += other.units
+        self.positive_inf |= other.positive_inf
+        self.negative_inf |= other.negative_inf
+        self.nan |= other.nan
+        return self
+
+    def _special(self):
+        if self.nan or (self.positive_inf and self.negative_inf):
+            return math.nan
+        if self.positive_inf:
+            return math.inf
+        if self.negative_inf:
+            return -math.inf
+        return None
+
+    @property
+    def value(self):
+        """The total, rounded once to the nearest float64 (``inf`` beyond the range)."""
+        special = self._special()
+        if special is not None:
+            return special
+        try:
+            return self.units / _UNITS_PER_ONE  # int / int is correctly rounded in Python
+        except OverflowError:
+            return math.copysign(math.inf, self.units)
+
+    def ratio(self, denominator):
+        """``self / denominator`` (another `ExactSum`), rounded once; NaN when the denominator is 0."""
+        if self._special() is None and denominator._special() is None:
+            try:
+                return self.units / denominator.units if denominator.units else math.nan
+            except OverflowError:
+                return math.copysign(math.inf, self.units * denominator.units)
+        with np.errstate(all="ignore"):
+            return float(np.float64(self.value) / np.float64(denominator.value))
