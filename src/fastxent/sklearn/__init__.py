@@ -5,5 +5,6 @@ Requires scikit-learn (the ``sklearn`` extra); ``import fastxent`` alone never i
 """
 
 from fastxent.sklearn._log_loss import log_loss
+from fastxent.sklearn._loss import BinomialLoss, MultilabelLoss, MultinomialLoss
 
-__all__ = ["log_loss"]
+__all__ = ["BinomialLoss", "MultilabelLoss", "MultinomialLoss", "log_loss"]
