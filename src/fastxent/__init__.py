@@ -20,6 +20,7 @@ from fastxent.binary import (
 )
 from fastxent._threads import get_num_threads, set_num_threads, threads
 from fastxent.information import cross_entropy, entropy, kl_divergence, surprisal
+from fastxent.scoring import ScoreReport, score_arrays, score_chunks, score_file
 from fastxent.softmax import (
     log_softmax,
     logsumexp,
@@ -33,6 +34,7 @@ from fastxent.softmax import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ScoreReport",
     "backends",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
@@ -58,6 +60,9 @@ __all__ = [
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_gradient_hessian",
     "softmax_cross_entropy_with_grad",
+    "score_arrays",
+    "score_chunks",
+    "score_file",
     "surprisal",
     "threads",
 ]

@@ -61,6 +61,21 @@ def _pyarrow(what):
 # --------------------------------------------------------------------------- .npy and .npz
 
 
+_MADV_POPULATE_READ = 22  # Linux >= 5.14: fault the pages in now (on the reader thread), not in the kernel
+
+
+def _populate(mapping):
+    """Read the mapping's pages in ahead of the scoring (a hint: any failure is harmless)."""
+    if not hasattr(mapping, "madvise"):
+        return
+    for advice in (_MADV_POPULATE_READ, mmap.MADV_WILLNEED):
+        try:
+            mapping.madvise(advice)
+            return
+        except OSError:  # an older kernel: at least start the read-ahead
+            continue
+
+
 class _NpyArray:
     """A ``.npy`` file's rows, memory-mapped chunk by chunk (C order)."""
 
@@ -91,16 +106,16 @@ class _NpyArray:
         self.n_rows = self.shape[0]
 
     def rows(self, start, stop):
-        """Rows [start, stop) as a read-only view of a mapping of just those bytes."""
+        """Rows [start, stop) as a view of a private mapping of just those bytes (unmapped with the view)."""
         if stop <= start or self.row_bytes == 0:
             return np.empty((max(stop - start, 0), *self.shape[1:]), dtype=self.dtype)
         begin = self.offset + start * self.row_bytes
         aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
         length = begin - aligned + (stop - start) * self.row_bytes
         with open(self.path, "rb") as file:
-            mapping = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
-        if hasattr(mapping, "madvise"):
-            mapping.madvise(mmap.MADV_WILLNEED)  # read-ahead for a file not yet in the page cache
+            # Copy-on-write, never written: NumPy's argmax copies read-only arrays, writeable ones it reads.
+            mapping = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_COPY, offset=aligned)
+        _populate(mapping)
         view = np.frombuffer(mapping, dtype=self.dtype, count=(stop - start) * self.row_bytes // self.dtype.itemsize,
                              offset=begin - aligned)
         return view.reshape(stop - start, *self.shape[1:])

@@ -1,7 +1,9 @@
 """Command line: ``fastxent`` / ``python -m fastxent``.
 
-``fastxent`` with no command runs the self-demo; ``fastxent info`` describes the installation;
-``fastxent bench`` benchmarks fastxent against NumPy, SciPy and the peers.
+``fastxent demo`` (also with no command) writes a synthetic prediction file, scores it and compares
+with textbook NumPy; ``fastxent score`` scores a prediction file; ``fastxent check`` runs every backend
+against NumPy; ``fastxent info`` describes the installation; ``fastxent bench`` benchmarks fastxent
+against NumPy, SciPy and the peers. A failing command exits non-zero with a one-line reason on stderr.
 """
 
 import argparse
@@ -70,7 +72,7 @@ def info(args):
     return 0
 
 
-def demo(args):
+def check(args):
     """Score random logits with every backend, check them against the reference, and time them."""
     rng = np.random.default_rng(0)
     logits = rng.normal(0.0, 3.0, size=(args.rows, args.classes)).astype(np.float32)
@@ -97,6 +99,76 @@ def demo(args):
               f"{naive_s / seconds:6.1f}x")
     print("All backends agree with NumPy.")
     return 0
+
+
+def demo(args):
+    """Write a synthetic prediction file (about 1 GB by default), score it, compare with NumPy."""
+    from fastxent._demo import run_demo
+
+    return run_demo(args.rows, args.classes, keep=args.keep, progress=None)
+
+
+def _names(text):
+    """``--classes`` / column lists: comma-separated, or ``@FILE`` with one name per line."""
+    if text.startswith("@"):
+        try:
+            names = Path(text[1:]).read_text().splitlines()
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]!r}: {exc.strerror}") from None
+    else:
+        names = text.split(",")
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no names in {text!r}")
+    return names
+
+
+def _columns(text):
+    """A glob (kept as one pattern) or a comma-separated list of columns."""
+    return text if any(ch in text for ch in "*?[") and "," not in text else _names(text)
+
+
+def score(args):
+    """Score a prediction file: a summary table (or --json) on stdout, a progress bar on stderr."""
+    import warnings
+
+    from fastxent import scoring
+
+    options = dict(kind=args.kind, input=args.input, label_column=_single(args.label_column, args.kind),
+                   prediction_columns=args.prediction_columns, sample_weight_column=args.sample_weight_column,
+                   classes=args.classes, ignore_index=args.ignore_index, strict=args.strict)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if args.dask:
+                from fastxent.dask import score_parquet_dataset
+
+                if args.labels or args.per_row_output:
+                    raise ValueError("--dask scores a Parquet dataset with its label column; LABELS and "
+                                     "--per-row-output are not available with it")
+                report = score_parquet_dataset(args.predictions, scheduler=args.dask, **options)
+            else:
+                report = scoring.score_file(args.predictions, args.labels, chunk_rows=args.chunk_rows,
+                                            per_row_output=args.per_row_output, backend=args.backend,
+                                            n_threads=args.threads, progress=False if args.quiet else None,
+                                            **options)
+        except KeyboardInterrupt:
+            print("error: interrupted; nothing was written", file=sys.stderr)
+            return 130
+        except (OSError, ValueError, TypeError, ImportError, MemoryError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(report.to_json(indent=2) if args.json else report.summary())
+    return 0
+
+
+def _single(columns, kind):
+    """A one-name column list as its name (multi-label labels may be several columns)."""
+    if columns is None or isinstance(columns, str) or kind == "multilabel" or len(columns) != 1:
+        return columns
+    return columns[0]
 
 
 def _comma_list(kind, choices=None):
@@ -175,15 +247,56 @@ def _write_atomically(target, write):
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastxent", description="Fast cross-entropy losses and "
                                      "gradients. With no command: a short self-demo.")
-    parser.set_defaults(func=demo, rows=20_000, classes=1_000, repeats=5)
+    parser.set_defaults(func=demo, rows=250_000, classes=1_000, keep=None)
     commands = parser.add_subparsers(title="commands")
+    demo_parser = commands.add_parser(
+        "demo", help="score a synthetic ~1 GB prediction file, compare with NumPy (the default)",
+        description="Writes a synthetic prediction file (float32 logits and int64 labels, .npy, in a temporary "
+                    "folder removed afterwards), scores it in chunks with a progress bar, prints the report and "
+                    "the throughput, and the same computation's time with textbook NumPy.")
+    demo_parser.add_argument("--rows", type=int, default=250_000, help="rows of predictions (default 250,000)")
+    demo_parser.add_argument("--classes", type=int, default=1_000, help="classes (default 1,000: about 1 GB)")
+    demo_parser.add_argument("--keep", metavar="DIR", help="write the files into DIR and keep them")
+    demo_parser.set_defaults(func=demo)
+    score_parser = commands.add_parser(
+        "score", help="cross-entropy, accuracy and per-class losses of a prediction file, streamed",
+        description="Reads PRED in chunks (.npy, .npz, Parquet, Arrow/Feather, CSV/TSV; never the whole file in "
+                    "memory) and prints the mean cross-entropy, accuracy and per-class counts and losses. "
+                    "Exit 0 on success; on failure non-zero with the reason on stderr, and no output file.")
+    score_parser.add_argument("predictions", metavar="PRED", help="the predictions file")
+    score_parser.add_argument("labels", metavar="LABELS", nargs="?",
+                              help="a separate labels file (.npy, .npz, Parquet, Arrow, CSV or .txt one per line); "
+                                   "default: the label column of PRED")
+    score_parser.add_argument("--kind", choices=["softmax", "binary", "multilabel"], default="softmax")
+    score_parser.add_argument("--input", choices=["logits", "probs"], default="logits")
+    score_parser.add_argument("--label-column", type=_columns, help="default 'label' (multi-label: a list "
+                              "column, comma-separated columns or a glob)")
+    score_parser.add_argument("--prediction-columns", type=_columns,
+                              help="comma-separated columns, a glob like 'p_*', or one list column; default: "
+                                   "every column but the label and weight columns")
+    score_parser.add_argument("--sample-weight-column")
+    score_parser.add_argument("--classes", type=_names, help="class names in index order, comma-separated or "
+                              "@FILE (one per line), for text labels")
+    score_parser.add_argument("--ignore-index", type=int, default=-100, help="label of rows to skip (default -100)")
+    score_parser.add_argument("--strict", action="store_true",
+                              help="fail on probabilities outside [0, 1] or rows not summing to 1 (default: warn)")
+    score_parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: about 32 MiB)")
+    score_parser.add_argument("--threads", type=int, help="threads (default: all usable cores)")
+    score_parser.add_argument("--backend", choices=["auto", "cython", "numba", "numpy"], default="auto")
+    score_parser.add_argument("--per-row-output", metavar="PATH", help="write each row's loss to PATH (.npy or "
+                              ".parquet), in place only when the run succeeds")
+    score_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    score_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    score_parser.add_argument("--dask", metavar="ADDRESS", help="score a Parquet dataset (a folder or glob) on the "
+                              "Dask scheduler at ADDRESS, or 'local' for a local cluster")
+    score_parser.set_defaults(func=score)
+    check_parser = commands.add_parser("check", help="every backend against NumPy on random logits, timed")
+    check_parser.add_argument("--rows", type=int, default=20_000)
+    check_parser.add_argument("--classes", type=int, default=1_000)
+    check_parser.add_argument("--repeats", type=int, default=5)
+    check_parser.set_defaults(func=check)
     info_parser = commands.add_parser("info", help="versions, backends, OpenMP and thread counts")
     info_parser.set_defaults(func=info)
-    demo_parser = commands.add_parser("demo", help="time every backend on random logits (the default)")
-    demo_parser.add_argument("--rows", type=int, default=20_000)
-    demo_parser.add_argument("--classes", type=int, default=1_000)
-    demo_parser.add_argument("--repeats", type=int, default=5)
-    demo_parser.set_defaults(func=demo)
     from fastxent.benchmarking import WORKLOADS
     bench_parser = commands.add_parser(
         "bench", help="benchmark fastxent against NumPy, SciPy and the peers, with the memory floor",
@@ -216,5 +329,9 @@ def main(argv=None):
     repeats = getattr(args, "repeats", 1)
     if getattr(args, "rows", 1) < 1 or getattr(args, "classes", 1) < 1 or (repeats is not None and repeats < 1):
         print("error: --rows, --classes and --repeats must be positive", file=sys.stderr)
+        return 2
+    chunk_rows = getattr(args, "chunk_rows", None)
+    if (chunk_rows is not None and chunk_rows < 1) or getattr(args, "threads", None) == 0:
+        print("error: --chunk-rows must be positive and --threads non-zero", file=sys.stderr)
         return 2
     return args.func(args)

@@ -357,30 +357,40 @@ def _label_indices(labels, n_rows, n_classes, options):
     arr = np.asarray(labels)
     if arr.shape != (n_rows,):
         raise ValueError(f"labels must have one entry per row of predictions ({n_rows}), got shape {arr.shape}")
-    if options.classes is not None and arr.dtype.kind in "OUS":
-        arr = _map_class_names(arr, options)
-    elif arr.dtype.kind in "OUS":
-        raise TypeError("labels are strings: pass classes=[...] (--classes) to map class names to indices")
+    if arr.dtype.kind in "OUS":
+        arr = _indices_of_names(arr, options)
     elif arr.dtype.kind == "f":
         missing = np.isnan(arr)
         whole = np.where(missing, 0, arr)
         if not (np.isfinite(whole).all() and (whole == np.round(whole)).all()):
             raise TypeError("labels must be integer class indices; got non-integral floats")
         arr = np.where(missing, options.ignore_index, whole).astype(np.int64)
-    elif arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
+    elif arr.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices (or class names with classes=), got dtype {arr.dtype}")
     return v.as_labels(arr, (n_rows,), n_classes, options.ignore_index)
 
 
-def _map_class_names(names, options):
-    unique, inverse = np.unique(names.astype(object).astype(str), return_inverse=True)
+def _indices_of_names(labels, options):
+    """Class names (str, or objects with None/NaN for a missing label) as int64 indices; missing ones
+    become ``ignore_index``. Without ``classes``, object labels must be integers."""
+    missing = np.array([label is None or (isinstance(label, float) and label != label) for label in labels],
+                       dtype=bool) if labels.dtype.kind == "O" else np.zeros(len(labels), dtype=bool)
+    present = labels[~missing]
+    indices = np.full(len(labels), options.ignore_index, dtype=np.int64)
+    if options.classes is None:
+        if labels.dtype.kind != "O" or not all(isinstance(x, (int, np.integer)) for x in present):
+            raise TypeError("labels are class names: pass classes=[...] (--classes) to map them to indices")
+        indices[~missing] = present.astype(np.int64)
+        return indices
+    unique, inverse = np.unique(present.astype(str), return_inverse=True)
     index = {name: i for i, name in enumerate(map(str, options.classes))}
-    missing = [name for name in unique if name not in index]
-    if missing:
-        raise ValueError(f"labels: class name {missing[0]!r} is not in classes "
+    unknown = [name for name in unique if name not in index]
+    if unknown:
+        raise ValueError(f"labels: class name {unknown[0]!r} is not in classes "
                          f"({len(options.classes)} names: {', '.join(map(repr, options.classes[:5]))}"
                          f"{', ...' if len(options.classes) > 5 else ''})")
-    return np.array([index[name] for name in unique], dtype=np.int64)[inverse]
+    indices[~missing] = np.array([index[name] for name in unique], dtype=np.int64)[inverse]
+    return indices
 
 
 def _binary_targets(labels, pred_shape, options):
