@@ -1,4 +1,4 @@
-"""The command line: `python -m fastxent` (self-demo), `info` and `bench`."""
+"""The command line: `check`, `info` and `bench` (`demo` and `score`: tests/test_score_cli.py)."""
 
 import json
 import re
@@ -21,15 +21,15 @@ def test_info_reports_backends_openmp_and_threads():
         assert re.search(pattern, result.stdout), pattern
 
 
-def test_demo_checks_every_backend_against_numpy():
-    result = run("demo", "--rows", "2000", "--classes", "50", "--repeats", "2")
+def test_check_runs_every_backend_against_numpy():
+    result = run("check", "--rows", "2000", "--classes", "50", "--repeats", "2")
     assert result.returncode == 0, result.stderr
     assert "fastxent cython" in result.stdout and "fastxent numba" in result.stdout
     assert "All backends agree with NumPy." in result.stdout
 
 
 def test_bad_arguments_fail_with_a_message():
-    result = run("demo", "--rows", "0")
+    result = run("check", "--rows", "0")
     assert result.returncode != 0 and "must be positive" in result.stderr
     result = run("frobnicate")
     assert result.returncode != 0 and "invalid choice" in result.stderr

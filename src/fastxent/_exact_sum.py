@@ -77,7 +77,7 @@ class ExactSum:
         try:
             return self.units / _UNITS_PER_ONE  # int / int is correctly rounded in Python
         except OverflowError:
-            return math.copysign(math.inf, self.units)
+            return math.inf if self.units > 0 else -math.inf
 
     def ratio(self, denominator):
         """``self / denominator`` (another `ExactSum`), rounded once; NaN when the denominator is 0."""
@@ -85,6 +85,6 @@ class ExactSum:
             try:
                 return self.units / denominator.units if denominator.units else math.nan
             except OverflowError:
-                return math.copysign(math.inf, self.units * denominator.units)
+                return math.inf if (self.units > 0) == (denominator.units > 0) else -math.inf
         with np.errstate(all="ignore"):
             return float(np.float64(self.value) / np.float64(denominator.value))

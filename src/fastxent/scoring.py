@@ -384,7 +384,7 @@ def _indices_of_names(labels, options):
         return indices
     unique, inverse = np.unique(present.astype(str), return_inverse=True)
     index = {name: i for i, name in enumerate(map(str, options.classes))}
-    unknown = [name for name in unique if name not in index]
+    unknown = [str(name) for name in unique if name not in index]
     if unknown:
         raise ValueError(f"labels: class name {unknown[0]!r} is not in classes "
                          f"({len(options.classes)} names: {', '.join(map(repr, options.classes[:5]))}"
