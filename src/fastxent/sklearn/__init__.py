@@ -6,5 +6,6 @@ Requires scikit-learn (the ``sklearn`` extra); ``import fastxent`` alone never i
 
 from fastxent.sklearn._log_loss import log_loss
 from fastxent.sklearn._loss import BinomialLoss, MultilabelLoss, MultinomialLoss
+from fastxent.sklearn._softmax_regression import SoftmaxRegression
 
-__all__ = ["BinomialLoss", "MultilabelLoss", "MultinomialLoss", "log_loss"]
+__all__ = ["BinomialLoss", "MultilabelLoss", "MultinomialLoss", "SoftmaxRegression", "log_loss"]
