@@ -37,6 +37,9 @@ class _NpyWriter:
         self.file.write(b"\x93NUMPY\x01\x00" + (_NPY_HEADER_BYTES - 10).to_bytes(2, "little")
                         + header + b" " * padding + b"\n")
 
+    def discard(self):
+        pass
+
 
 class _ParquetWriter:
     def __init__(self, file):
@@ -51,6 +54,13 @@ class _ParquetWriter:
 
     def finish(self):
         self.writer.close()
+
+    def discard(self):
+        """Close the Parquet writer of a failed run before its file goes (the file is deleted anyway)."""
+        try:
+            self.writer.close()
+        except (OSError, ValueError):
+            pass
 
 
 _WRITERS = {".npy": _NpyWriter, ".parquet": _ParquetWriter, ".pq": _ParquetWriter}
@@ -82,7 +92,11 @@ def open_row_output(path):
     try:
         with open(temporary, "wb") as file:
             writer = _WRITERS[target.suffix.lower()](file)
-            yield writer
+            try:
+                yield writer
+            except BaseException:
+                writer.discard()
+                raise
             writer.finish()
         os.replace(temporary, target)
     finally:

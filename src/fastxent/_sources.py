@@ -150,11 +150,13 @@ class _NpzMember:
                 yield np.frombuffer(data, dtype=self.dtype).reshape(n, *self.shape[1:])
 
 
-def _npz_members(archive, path, what):
+def _open_npz(path, what):
+    """The archive and the names of its arrays."""
     try:
-        return [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+        archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{what}: {str(path)!r} is not a valid .npz file ({exc})") from None
+    return archive, [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
 
 
 def _pick_member(members, wanted, default, others, path, what):
@@ -377,8 +379,7 @@ def _label_batches(path, label_column, kind, ignore_index, chunk_rows):
         return array.n_rows, (np.array(array.rows(s, min(s + chunk_rows, array.n_rows)))
                               for s in range(0, array.n_rows, chunk_rows)), ()
     if fmt == _NPZ:
-        archive = zipfile.ZipFile(path)
-        members = _npz_members(archive, path, what)
+        archive, members = _open_npz(path, what)
         member = _NpzMember(archive, _pick_member(members, label_column, "labels", (), path, what), what)
         return member.n_rows, member.batches(chunk_rows), (archive.close,)
     table = _Table(path, fmt, what, chunk_rows)
@@ -424,9 +425,8 @@ def open_source(predictions, labels=None, *, kind, label_column=None, prediction
             pred_batches = lambda: (array.rows(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows))
             label_batches = weight_batches = lambda: None
         else:
-            archive = zipfile.ZipFile(path)
+            archive, members = _open_npz(path, what)
             closers.append(archive.close)
-            members = _npz_members(archive, path, what)
             label_member = None
             if label_path is None:
                 label_member = _pick_member(members, label_column, "labels", (), path, "labels")

@@ -171,6 +171,26 @@ def _single(columns, kind):
     return columns[0]
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _thread_count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must not be 0 (a positive count, or -k for all cores but k - 1)")
+    return value
+
+
 def _comma_list(kind, choices=None):
     def parse(text):
         values = [item.strip() for item in text.split(",") if item.strip()]
@@ -254,8 +274,8 @@ def build_parser():
         description="Writes a synthetic prediction file (float32 logits and int64 labels, .npy, in a temporary "
                     "folder removed afterwards), scores it in chunks with a progress bar, prints the report and "
                     "the throughput, and the same computation's time with textbook NumPy.")
-    demo_parser.add_argument("--rows", type=int, default=250_000, help="rows of predictions (default 250,000)")
-    demo_parser.add_argument("--classes", type=int, default=1_000, help="classes (default 1,000: about 1 GB)")
+    demo_parser.add_argument("--rows", type=_positive_int, default=250_000, help="rows of predictions (default 250,000)")
+    demo_parser.add_argument("--classes", type=_positive_int, default=1_000, help="classes (default 1,000: about 1 GB)")
     demo_parser.add_argument("--keep", metavar="DIR", help="write the files into DIR and keep them")
     demo_parser.set_defaults(func=demo)
     score_parser = commands.add_parser(
@@ -280,8 +300,8 @@ def build_parser():
     score_parser.add_argument("--ignore-index", type=int, default=-100, help="label of rows to skip (default -100)")
     score_parser.add_argument("--strict", action="store_true",
                               help="fail on probabilities outside [0, 1] or rows not summing to 1 (default: warn)")
-    score_parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: about 32 MiB)")
-    score_parser.add_argument("--threads", type=int, help="threads (default: all usable cores)")
+    score_parser.add_argument("--chunk-rows", type=_positive_int, help="rows per chunk (default: about 32 MiB)")
+    score_parser.add_argument("--threads", type=_thread_count, help="threads (default: all usable cores)")
     score_parser.add_argument("--backend", choices=["auto", "cython", "numba", "numpy"], default="auto")
     score_parser.add_argument("--per-row-output", metavar="PATH", help="write each row's loss to PATH (.npy or "
                               ".parquet), in place only when the run succeeds")
@@ -291,9 +311,9 @@ def build_parser():
                               "Dask scheduler at ADDRESS, or 'local' for a local cluster")
     score_parser.set_defaults(func=score)
     check_parser = commands.add_parser("check", help="every backend against NumPy on random logits, timed")
-    check_parser.add_argument("--rows", type=int, default=20_000)
-    check_parser.add_argument("--classes", type=int, default=1_000)
-    check_parser.add_argument("--repeats", type=int, default=5)
+    check_parser.add_argument("--rows", type=_positive_int, default=20_000)
+    check_parser.add_argument("--classes", type=_positive_int, default=1_000)
+    check_parser.add_argument("--repeats", type=_positive_int, default=5)
     check_parser.set_defaults(func=check)
     info_parser = commands.add_parser("info", help="versions, backends, OpenMP and thread counts")
     info_parser.set_defaults(func=info)
@@ -315,7 +335,7 @@ def build_parser():
                               help="thread counts for fastxent and the peers (default 1,2)")
     bench_parser.add_argument("--dtype", choices=["float32", "float64"], help="override the workloads' dtype")
     bench_parser.add_argument("--quick", action="store_true", help="a tenth of the rows and fewer repeats")
-    bench_parser.add_argument("--repeats", type=int, help="calls per median (default 7, --quick 3)")
+    bench_parser.add_argument("--repeats", type=_positive_int, help="calls per median (default 7, --quick 3)")
     bench_parser.add_argument("--memory", action="store_true",
                               help="also measure each competitor's peak extra memory (a fresh process each)")
     bench_parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
@@ -326,12 +346,4 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    repeats = getattr(args, "repeats", 1)
-    if getattr(args, "rows", 1) < 1 or getattr(args, "classes", 1) < 1 or (repeats is not None and repeats < 1):
-        print("error: --rows, --classes and --repeats must be positive", file=sys.stderr)
-        return 2
-    chunk_rows = getattr(args, "chunk_rows", None)
-    if (chunk_rows is not None and chunk_rows < 1) or getattr(args, "threads", None) == 0:
-        print("error: --chunk-rows must be positive and --threads non-zero", file=sys.stderr)
-        return 2
     return args.func(args)

@@ -1,0 +1,270 @@
+"""score_file over every format (.npy, .npz, Parquet, Arrow/Feather, CSV/TSV, text labels) and its errors."""
+
+import gzip
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastxent
+from fastxent import score_arrays, score_file
+from fastxent._sources import prefetched
+from tests.arrays import labels_of, logits_of
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+from pyarrow import csv as pa_csv  # noqa: E402
+from pyarrow import feather  # noqa: E402
+
+N, C = 1234, 6
+
+
+@pytest.fixture(scope="module")
+def data():
+    z = logits_of((N, C), np.float32, seed=30)
+    y = labels_of((N,), C, seed=31, ignore_fraction=0.05)
+    w = np.random.default_rng(32).random(N)
+    return z, y, w
+
+
+def columns_table(z, y, w=None):
+    columns = {f"p_{j}": z[:, j] for j in range(z.shape[1])}
+    columns["label"] = y
+    if w is not None:
+        columns["weight"] = w
+    return pa.table(columns)
+
+
+def same(report, expected):
+    assert (report.rows_read, report.rows_ignored, report.mean_loss, report.accuracy, report.class_counts) == (
+        expected.rows_read, expected.rows_ignored, expected.mean_loss, expected.accuracy, expected.class_counts)
+
+
+def test_npy_with_npy_and_text_labels(tmp_path, data):
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    np.savetxt(tmp_path / "y.txt", y, fmt="%d")
+    expected = score_arrays(z, y)
+    same(score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=100), expected)
+    same(score_file(tmp_path / "p.npy", tmp_path / "y.txt", chunk_rows=333), expected)
+    assert score_file(tmp_path / "p.npy", tmp_path / "y.npy").prediction_bytes == z.nbytes
+
+
+def test_npz_members_streamed_compressed_or_not(tmp_path, data):
+    z, y, w = data
+    np.savez(tmp_path / "plain.npz", predictions=z, labels=y, weight=w)
+    np.savez_compressed(tmp_path / "packed.npz", scores=z, truth=y)
+    expected = score_arrays(z, y, sample_weight=w)
+    same(score_file(tmp_path / "plain.npz", sample_weight_column="weight", chunk_rows=97), expected)
+    same(score_file(tmp_path / "packed.npz", prediction_columns="scores", label_column="truth"), score_arrays(z, y))
+
+
+@pytest.mark.parametrize("layout", ["columns", "glob", "fixed_size_list", "list"])
+def test_parquet_prediction_layouts(tmp_path, data, layout):
+    z, y, w = data
+    if layout in ("columns", "glob"):
+        table = columns_table(z, y, w)
+        table = table.append_column("row_id", pa.array(np.arange(N)))
+    else:
+        flat = pa.array(z.reshape(-1))
+        scores = (pa.FixedSizeListArray.from_arrays(flat, C) if layout == "fixed_size_list"
+                  else pa.ListArray.from_arrays(pa.array(np.arange(0, N * C + 1, C, dtype=np.int32)), flat))
+        table = pa.table({"scores": scores, "label": y, "weight": w})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=400)
+    columns = {"columns": [f"p_{j}" for j in range(C)], "glob": "p_*"}.get(layout, "scores")
+    report = score_file(tmp_path / "p.parquet", prediction_columns=columns, sample_weight_column="weight",
+                        chunk_rows=250)
+    same(report, score_arrays(z, y, sample_weight=w))
+
+
+def test_arrow_ipc_file_and_stream(tmp_path, data):
+    z, y, _ = data
+    table = columns_table(z, y)
+    feather.write_feather(table, tmp_path / "p.feather", chunksize=500)
+    with pa.OSFile(str(tmp_path / "p.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=300)
+    expected = score_arrays(z, y)
+    same(score_file(tmp_path / "p.feather", chunk_rows=200), expected)
+    same(score_file(tmp_path / "p.arrow"), expected)
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.tsv", "p.csv.gz"])
+def test_csv_tsv_and_compressed_csv(tmp_path, data, name):
+    z, y, _ = data
+    z64 = z.astype(np.float64)  # CSV holds decimal text: parsed as float64, exactly what was written
+    table = columns_table(z64, y)
+    path = tmp_path / name
+    options = pa_csv.WriteOptions(delimiter="\t" if ".tsv" in name else ",")
+    if name.endswith(".gz"):
+        with pa.CompressedOutputStream(str(path), "gzip") as sink:
+            pa_csv.write_csv(table, sink, write_options=options)
+    else:
+        pa_csv.write_csv(table, path, write_options=options)
+    same(score_file(path), score_arrays(z64, y))
+
+
+def test_class_names_in_a_csv_and_labels_in_a_separate_parquet(tmp_path, data):
+    z, y, _ = data
+    names = np.array(["ant", "bee", "cat", "dog", "eel", "fox"], dtype=object)
+    text = names[np.where(y < 0, 0, y)]
+    text[y < 0] = None
+    table = pa.table({**{f"p_{j}": z[:, j].astype(np.float64) for j in range(C)}, "label": pa.array(list(text))})
+    pa_csv.write_csv(table, tmp_path / "p.csv")
+    expected = score_arrays(z.astype(np.float64), y)
+    same(score_file(tmp_path / "p.csv", classes=list(names)), expected)
+    np.save(tmp_path / "p.npy", z)
+    pq.write_table(pa.table({"truth": pa.array(list(text))}), tmp_path / "y.parquet", row_group_size=100)
+    same(score_file(tmp_path / "p.npy", tmp_path / "y.parquet", classes=list(names)), score_arrays(z, y))
+    with pytest.raises(TypeError, match="pass classes"):
+        score_file(tmp_path / "p.csv")
+
+
+def test_binary_and_multilabel_files(tmp_path):
+    rng = np.random.default_rng(33)
+    z = rng.normal(0, 2, (900, 5)).astype(np.float32)
+    y = (rng.random((900, 5)) < 0.3).astype(np.float32)
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    same(score_file(tmp_path / "z.npy", tmp_path / "y.npy", kind="multilabel", chunk_rows=128),
+         score_arrays(z, y, kind="multilabel"))
+    table = pa.table({**{f"z{j}": z[:, j] for j in range(5)}, **{f"y{j}": y[:, j] for j in range(5)}})
+    pq.write_table(table, tmp_path / "m.parquet")
+    same(score_file(tmp_path / "m.parquet", kind="multilabel", prediction_columns="z*", label_column="y*"),
+         score_arrays(z, y, kind="multilabel"))
+    pq.write_table(pa.table({"logit": z[:, 0], "label": y[:, 0]}), tmp_path / "b.parquet")
+    same(score_file(tmp_path / "b.parquet", kind="binary"), score_arrays(z[:, 0], y[:, 0], kind="binary"))
+
+
+def test_nan_predictions_and_null_labels_are_reported(tmp_path, data):
+    z, y, _ = data
+    z = z.copy()
+    z[10, 2] = np.nan
+    labels = pa.array(np.where(y < 0, 0, y), mask=(y < 0))  # nulls where the label is unknown
+    pq.write_table(pa.table({**{f"p_{j}": z[:, j] for j in range(C)}, "label": labels}), tmp_path / "p.parquet")
+    report = score_file(tmp_path / "p.parquet")
+    assert report.rows_nan == (1 if y[10] >= 0 else 0)
+    assert report.rows_ignored == int((y < 0).sum())
+    same(report, score_arrays(z, y))
+
+
+def test_per_row_output_of_a_file_run(tmp_path, data):
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    score_file(tmp_path / "p.npy", tmp_path / "y.npy", per_row_output=tmp_path / "rows.parquet", chunk_rows=300)
+    rows = pq.read_table(tmp_path / "rows.parquet").column("loss").to_numpy()
+    expected = fastxent.softmax_cross_entropy(z, y, reduction="none").astype(np.float64)
+    np.testing.assert_allclose(rows[y >= 0], expected[y >= 0], rtol=1e-6)
+
+
+def truncated_npy(tmp_path, z):
+    np.save(tmp_path / "t.npy", z)
+    with open(tmp_path / "t.npy", "r+b") as file:
+        file.truncate(os.path.getsize(tmp_path / "t.npy") - 100)
+    return tmp_path / "t.npy"
+
+
+@pytest.mark.parametrize("case, error, message", [
+    ("missing", FileNotFoundError, "no such file"),
+    ("folder", IsADirectoryError, "is a folder"),
+    ("format", ValueError, "unknown file format"),
+    ("truncated", ValueError, "is truncated"),
+    ("fortran", ValueError, "Fortran-ordered"),
+    ("not npy", ValueError, "not a valid .npy"),
+    ("row counts", ValueError, "has 1,233 labels but the predictions have 1,234 rows"),
+    ("short csv labels", ValueError, "labels file ends after 1,000 labels"),
+    ("long text labels", ValueError, "labels file has 1,300 labels but the predictions have 1,234 rows"),
+    ("labels out of range", ValueError, "outside \\[0, 6\\)"),
+    ("unknown column", ValueError, "unknown column 'nope'"),
+    ("glob matches nothing", ValueError, "no column matches 'q_\\*'"),
+    ("no labels for npy", ValueError, "needs a separate labels file"),
+    ("empty", ValueError, "holds no rows"),
+    ("text columns", TypeError, "not numbers"),
+    ("bad npz", ValueError, "not a valid .npz"),
+])
+def test_bad_files_raise_a_clear_error(tmp_path, data, case, error, message):
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    pq.write_table(columns_table(z, y), tmp_path / "p.parquet")
+    args = {
+        "missing": (tmp_path / "nothing.npy", tmp_path / "y.npy"),
+        "folder": (tmp_path, None),
+        "format": (lambda: (tmp_path / "p.xlsx").write_bytes(b"PK") and tmp_path / "p.xlsx", None),
+        "truncated": (lambda: truncated_npy(tmp_path, z), tmp_path / "y.npy"),
+        "fortran": (lambda: np.save(tmp_path / "f.npy", np.asfortranarray(z)) or tmp_path / "f.npy",
+                    tmp_path / "y.npy"),
+        "not npy": (lambda: (tmp_path / "x.npy").write_bytes(b"hello") and tmp_path / "x.npy", tmp_path / "y.npy"),
+        "row counts": (tmp_path / "p.npy", lambda: np.save(tmp_path / "y2.npy", y[:-1]) or tmp_path / "y2.npy"),
+        "short csv labels": (tmp_path / "p.npy", lambda: pa_csv.write_csv(
+            pa.table({"label": y[:1000]}), tmp_path / "y.csv") or tmp_path / "y.csv"),
+        "long text labels": (tmp_path / "p.npy", lambda: np.savetxt(
+            tmp_path / "y.txt", np.r_[y, y[:66]], fmt="%d") or tmp_path / "y.txt"),
+        "labels out of range": (tmp_path / "p.npy", lambda: np.save(tmp_path / "y3.npy", y + 6) or tmp_path / "y3.npy"),
+        "unknown column": (tmp_path / "p.parquet", None),
+        "glob matches nothing": (tmp_path / "p.parquet", None),
+        "no labels for npy": (tmp_path / "p.npy", None),
+        "empty": (lambda: pq.write_table(columns_table(z[:0], y[:0]), tmp_path / "e.parquet") or
+                  tmp_path / "e.parquet", None),
+        "text columns": (lambda: pq.write_table(pa.table({"p": ["a", "b"], "label": [0, 1]}), tmp_path / "s.parquet")
+                         or tmp_path / "s.parquet", None),
+        "bad npz": (lambda: (tmp_path / "b.npz").write_bytes(b"not a zip") and tmp_path / "b.npz", None),
+    }[case]
+    predictions, labels = (arg() if callable(arg) else arg for arg in args)
+    extra = {"unknown column": {"prediction_columns": ["p_0", "nope"]},
+             "glob matches nothing": {"prediction_columns": "q_*"}}.get(case, {})
+    with pytest.raises(error, match=message):
+        score_file(predictions, labels, chunk_rows=500, per_row_output=tmp_path / "rows.npy", **extra)
+    assert not (tmp_path / "rows.npy").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rows")]
+
+
+def test_prefetched_passes_errors_through_and_stops_its_reader():
+    def chunks():
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in prefetched(chunks()):
+            seen.append(item)
+    assert seen == [1, 2]
+    endless = prefetched(iter(range(10**9)))
+    assert next(endless) == 0
+    endless.close()  # the reader thread is told to stop and joined
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_by_the_chunk_not_the_file(tmp_path):
+    """A 200 MB file scored in 4 MB chunks: the peak resident memory grows by far less than the file."""
+    z = np.random.default_rng(34).normal(size=(100_000, 500)).astype(np.float32)
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", np.random.default_rng(35).integers(0, 500, 100_000))
+    del z
+    script = textwrap.dedent(f"""
+        import numpy as np, fastxent
+        def peak():
+            return int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) // 1024
+        fastxent.score_arrays(np.zeros((10, 500), np.float32), np.zeros(10, np.int64))  # load the kernels
+        before = peak()
+        report = fastxent.score_file({str(tmp_path / 'p.npy')!r}, {str(tmp_path / 'y.npy')!r}, chunk_rows=2000)
+        print(report.rows_read, peak() - before)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows, growth_mb = map(int, result.stdout.split())
+    assert rows == 100_000
+    assert growth_mb < 60, f"peak RSS grew by {growth_mb} MB scoring a 200 MB file in 4 MB chunks"
+
+
+def test_gzip_text_labels(tmp_path, data):
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    with gzip.open(tmp_path / "y.txt.gz", "wt") as file:
+        file.write("\n".join(map(str, y)) + "\n")
+    same(score_file(tmp_path / "p.npy", tmp_path / "y.txt.gz"), score_arrays(z, y))
