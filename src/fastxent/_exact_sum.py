@@ -51,6 +51,15 @@ class ExactSum:
         for s in np.flatnonzero((high != 0) | (low != 0)):
             self.units += ((int(high[s]) << _LOW_BITS) + int(low[s])) << int(s)
 
+    def add_count(self, count):
+        """Add the integer ``count`` (exactly, however large)."""
+        self.units += int(count) << 1074
+
+    def scale(self, factor):
+        """Multiply the total by the integer ``factor`` (exactly)."""
+        self.units *= int(factor)
+        return self
+
     def merge(self, other):
         """Add another `ExactSum`'s total into this one (exact: the order of merges does not matter)."""
         self.units += other.units

@@ -104,11 +104,16 @@ def _delayed_blocks(*arrays):
     return list(zip(*columns))
 
 
-def _sums(row_or_chunk_losses, denominator):
-    total, weight = ExactSum(), ExactSum()
-    total.add(row_or_chunk_losses)
-    weight.add(np.array([denominator]))
-    return total, weight
+def _sums(losses, row_weights, n_rows, per_row_factor=1):
+    """Exact partial sums: the losses, and the mean's denominator from each row's weight (``row_weights``,
+    or ``n_rows`` ones when None) times ``per_row_factor``, so it too is the same for any chunking."""
+    total, denominator = ExactSum(), ExactSum()
+    total.add(losses)
+    if row_weights is None:
+        denominator.add_count(n_rows)
+    else:
+        denominator.add(row_weights)
+    return total, denominator.scale(per_row_factor)
 
 
 def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,
@@ -145,7 +150,11 @@ def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ig
                                    n_threads)
         row_loss = np.empty(problem.logits.shape[0])
         _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
-        return _sums(row_loss, problem.mean_denominator())
+        if not problem.has_labels:  # the mean's denominator: sample weights (torch, scikit-learn)
+            return _sums(row_loss, problem.sample_weight, len(row_loss))
+        kept = problem.target != ignore_index
+        row_weights = problem.sample_weight * problem.class_weight[np.where(kept, problem.target, 0)] * kept
+        return _sums(row_loss, row_weights, len(row_loss))
 
     return _reduced("softmax_cross_entropy", block_sums, blocks, reduction, dtype)
 
@@ -176,7 +185,8 @@ def _binary_loss(name, x, target, weight, pos_weight, sample_weight, reduction, 
 
     def block_sums(xb, tb, wb, sb):
         problem = problem_of(xb, tb, wb, sb, "sum")
-        return _sums(problem.run("loss"), problem.mean_denominator())
+        return _sums(problem.run("loss"), problem.sample_weight, problem.x.shape[0],
+                     1 if per_row else problem.x.shape[1])
 
     return _reduced(name, block_sums, blocks, reduction, dtype)
 
@@ -279,6 +289,8 @@ def score_parquet_dataset(path_or_glob, *, kind="softmax", input="logits", label
         except (OSError, ValueError) as exc:
             raise ValueError(f"predictions: cannot read the Parquet dataset {str(path_or_glob)!r}: {exc}") from None
         names = list(frame.columns)
+        if not names:
+            raise ValueError(f"predictions: no Parquet data at {str(path_or_glob)!r} (no files, or no columns)")
         if kind == "multilabel" and label_column is None:
             raise ValueError("label_column: multi-label labels need label_column (a list of columns or a glob)")
         label_names = _select_columns(names, label_column or "label", "label_column")

@@ -234,7 +234,7 @@ class ScoreState:
         kept_loss = row_loss if all_scored else np.where(scored, row_loss, 0.0)
         self.loss.add(kept_loss if weight is None else w * kept_loss)
         if weight is None:
-            self.weight.units += int(np.count_nonzero(scored)) << 1074  # an exact count
+            self.weight.add_count(np.count_nonzero(scored))
         else:
             self.weight.add(w)
         self.correct.add(w * correct)
