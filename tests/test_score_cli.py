@@ -105,3 +105,14 @@ def test_demo_removes_its_temporary_files(tmp_path):
                             capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(env_tmp)})
     assert result.returncode == 0, result.stderr
     assert list(env_tmp.iterdir()) == []
+
+
+def test_score_on_a_local_dask_cluster_matches_one_process(files):
+    pytest.importorskip("dask.distributed")
+    folder, z, y = files
+    result = run("score", folder / "p.parquet", "--label-column", "truth", "--classes", "a,b,c,d,e", "--json",
+                 "--dask", "local")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mean_loss"] == score_arrays(z, y).mean_loss
+    result = run("score", folder / "p.parquet", folder / "y.npy", "--dask", "local")
+    assert result.returncode == 1 and "LABELS and --per-row-output are not available" in result.stderr

@@ -266,7 +266,7 @@ def _write_atomically(target, write):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastxent", description="Fast cross-entropy losses and "
-                                     "gradients. With no command: a short self-demo.")
+                                     "gradients. With no command: the demo (fastxent demo).")
     parser.set_defaults(func=demo, rows=250_000, classes=1_000, keep=None)
     commands = parser.add_subparsers(title="commands")
     demo_parser = commands.add_parser(
