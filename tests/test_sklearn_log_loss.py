@@ -160,3 +160,20 @@ def test_result_is_independent_of_the_thread_count():
     with fastxent.threads(2):
         two = log_loss(y, p)
     assert one == two
+
+
+def test_no_n_by_c_temporaries():
+    """Peak extra memory is O(n_samples): a fraction of y_proba for 64 classes (scikit-learn's
+    log_loss needs about 5 times y_proba)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(2)
+    y, p = rng.integers(0, 64, 50_000), rng.dirichlet(np.ones(64), 50_000)
+    log_loss(y, p)   # imports and first-call set-up outside the measurement
+    tracemalloc.start()
+    try:
+        log_loss(y, p, sample_weight=rng.random(50_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.4 * p.nbytes, peak / p.nbytes
