@@ -13,6 +13,14 @@ import numpy as np
 REDUCTIONS = ("mean", "sum", "none")
 
 
+def as_kernel_array(values, dtype=None):
+    """``values`` as a C-contiguous, aligned array of ``dtype``, the buffers the kernels take: a view
+    when it already is one, else a copy (a misaligned element pointer is undefined behaviour in C).
+    """
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    return arr if arr.flags.aligned else arr.copy()
+
+
 def compute_dtype(dtype, name):
     """The dtype a floating computation runs in for input ``dtype`` (float16 -> float32, ints -> float64)."""
     if dtype == np.float32 or dtype == np.float64:
@@ -40,7 +48,7 @@ def as_logits_2d(logits, name="logits"):
         raise ValueError(f"{name} must have at least 1 dimension (the class axis is last), got a scalar")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} has 0 classes (shape {arr.shape}); the last axis must be at least 1")
-    z = np.ascontiguousarray(arr, dtype=dtype).reshape(-1, arr.shape[-1])
+    z = as_kernel_array(arr, dtype).reshape(-1, arr.shape[-1])
     return z, arr.shape[:-1]
 
 
@@ -61,19 +69,18 @@ def as_labels(target, batch_shape, n_classes, ignore_index):
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= n_classes:
             flat = labels.reshape(-1)
-            if flat.dtype.kind == "i":
-                flat = flat.astype(np.int64, copy=False)
-                bad = (flat < 0) | (flat >= n_classes)
-                if ignore_index is not None:
-                    bad &= flat != ignore_index
-            else:  # unsigned: never negative, and may exceed int64
-                bad = flat >= n_classes
+            bad = (flat < 0) | (flat >= n_classes)
+            info = np.iinfo(flat.dtype)
+            # Compared in the labels' own dtype (unsigned ones may exceed int64); an ignore_index the
+            # dtype cannot hold equals no label.
+            if ignore_index is not None and info.min <= ignore_index <= info.max:
+                bad &= flat != flat.dtype.type(ignore_index)
             if bad.any():
                 first = int(np.argmax(bad))
                 ignored = "" if ignore_index is None else f" and is not ignore_index ({ignore_index})"
                 raise ValueError(f"target: label {int(flat[first])} at {_describe_row(first, batch_shape)} "
                                  f"is outside [0, {n_classes}){ignored}")
-    return np.ascontiguousarray(labels.reshape(-1), dtype=np.int64)
+    return as_kernel_array(labels.reshape(-1), np.int64)
 
 
 def classify_target(target, logits_shape):
@@ -97,7 +104,7 @@ def classify_target(target, logits_shape):
 
 def as_probs(target, logits_shape, dtype):
     """Class-probability targets as a C-contiguous ``(N, C)`` array of ``dtype``: finite, non-negative."""
-    t = np.ascontiguousarray(target, dtype=dtype).reshape(-1, logits_shape[-1])
+    t = as_kernel_array(target, dtype).reshape(-1, logits_shape[-1])
     if t.size:
         low, high = t.min(), t.max()
         if not low >= 0:  # also catches NaN
@@ -118,7 +125,7 @@ def as_weights(weight, shape, name, what):
         raise TypeError(f"{name} must be a real numeric array, got dtype {w.dtype}")
     if w.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)} ({what}), got {w.shape}")
-    w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+    w = as_kernel_array(w, np.float64).reshape(-1)
     if w.size and not (np.isfinite(w).all() and w.min() >= 0):
         raise ValueError(f"{name} must be finite and non-negative")
     return w
@@ -138,10 +145,16 @@ def check_label_smoothing(label_smoothing):
     return value
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def check_ignore_index(ignore_index):
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
-    return int(ignore_index)
+    value = int(ignore_index)
+    if not _INT64.min <= value <= _INT64.max:  # the kernels compare int64 labels with it
+        raise ValueError(f"ignore_index must be in the int64 range [-2**63, 2**63), got {value}")
+    return value
 
 
 def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_alias_first=True):
@@ -178,7 +191,7 @@ def check_out(out, shape, dtype, inputs, *, name="out", buffer_shape=None, may_a
         raise ValueError(f"{name} must have dtype {dtype} (the computation's dtype), got {out.dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
-    if out.flags.c_contiguous:
+    if out.flags.c_contiguous and out.flags.aligned:
         buffer = out.reshape(buffer_shape)
         first, *others = inputs
         is_first = (may_alias_first and buffer.__array_interface__["data"][0] == first.__array_interface__["data"][0]

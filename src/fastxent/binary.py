@@ -64,7 +64,7 @@ def chunk_rows_for(n_labels):
 def _elementwise(kernel_name, x, out, backend, n_threads):
     arr = np.asarray(x)
     dtype = v.compute_dtype(arr.dtype, "x")
-    flat = np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+    flat = v.as_kernel_array(arr, dtype).reshape(-1)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
     buffer, is_temporary = v.check_out(out, arr.shape, dtype, (flat,), buffer_shape=(flat.size,))
     getattr(kernels, kernel_name)(flat, buffer, n_threads)
@@ -122,7 +122,7 @@ def _as_same_shape(values, shape, dtype, name):
         raise TypeError(f"{name} must be a real numeric array (float, int or bool), got dtype {arr.dtype}")
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of the predictions {tuple(shape)}, got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return v.as_kernel_array(arr, dtype)
 
 
 def _check_unit_interval(arr, shape, name, allow_nan):
@@ -155,7 +155,7 @@ def _as_weight(weight, shape, dtype):
     except ValueError:
         raise ValueError(f"weight of shape {w.shape} does not broadcast to the predictions' shape "
                          f"{tuple(shape)}") from None
-    w = np.ascontiguousarray(w, dtype=dtype)
+    w = v.as_kernel_array(w, dtype)
     if w.size and not (np.isfinite(w).all() and w.min() >= 0):
         raise ValueError("weight must be finite and non-negative")
     return w
@@ -174,7 +174,7 @@ def _as_pos_weight(pos_weight, n_labels, one_label_per_row):
         what = ("a scalar (a 1-D input holds one label per row)" if one_label_per_row
                 else f"a scalar or shape ({n_labels},), one weight per label (last axis)")
         raise ValueError(f"pos_weight must be {what}, got shape {pw.shape}")
-    pw = np.ascontiguousarray(pw, dtype=np.float64)
+    pw = v.as_kernel_array(pw, np.float64)
     if pw.size and not (np.isfinite(pw).all() and pw.min() >= 0):
         raise ValueError("pos_weight must be finite and non-negative")
     return pw
@@ -280,7 +280,7 @@ def _prepare(x, target, weight, pos_weight, sample_weight, reduction, backend, n
     shape = arr.shape
     batch_shape, n_labels = _rows_of(shape, per_row, name)
     n_rows = math.prod(batch_shape)
-    values = np.ascontiguousarray(arr, dtype=dtype).reshape(n_rows, n_labels)
+    values = v.as_kernel_array(arr, dtype).reshape(n_rows, n_labels)
     eps = None if eps is False else _as_eps(eps, dtype)
     tgt = _as_same_shape(target, shape, dtype, "target").reshape(n_rows, n_labels)
     w = _as_weight(weight, shape, dtype)

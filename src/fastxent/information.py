@@ -67,7 +67,7 @@ def _rows(arr, axis, dtype, normalize):
     only when needed), divided by its row sums when ``normalize``."""
     moved = np.moveaxis(arr, axis, -1)
     # An explicit row count: reshape(-1, 0) is ambiguous for an empty axis.
-    rows = np.ascontiguousarray(moved, dtype=dtype).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
+    rows = v.as_kernel_array(moved, dtype).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
     if normalize:
         with np.errstate(invalid="ignore", divide="ignore"):  # an all-zero row becomes NaN
             rows = rows / rows.sum(axis=1, keepdims=True)
@@ -172,7 +172,7 @@ def surprisal(p, *, base=None, backend="auto", n_threads=None):
     scale = _scale_of(base)
     arr = _as_probabilities(p, "p")
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
-    flat = np.ascontiguousarray(arr).reshape(-1)
+    flat = v.as_kernel_array(arr).reshape(-1)
     out = np.empty_like(flat)
     kernels.surprisal_elems(flat, scale, out, n_threads)
     return out.reshape(arr.shape)[()]
