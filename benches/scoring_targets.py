@@ -1,0 +1,157 @@
+"""Batch-scoring benchmarks (issue targets): peak memory and throughput of `fastxent.score_file`.
+
+    python benches/scoring_targets.py                 # 4 GB .npy (1,000,000 x 1,000 float32) + Parquet
+    python benches/scoring_targets.py --rows 250000   # a quicker run
+
+Measures, each scoring run in a fresh process (peak resident memory = the process's VmHWM):
+  1. peak resident memory scoring the .npy, for the file and for a file a quarter of its size (flat?);
+  2. throughput scoring the .npy from the page cache vs the in-memory kernel on the same array;
+  3. Parquet: decoded MB/s, for one fixed-size-list column and for one column per class;
+  4. textbook NumPy on the same file: its peak memory and time.
+Prints a Markdown table; --json writes the numbers.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+PEAK = textwrap.dedent("""
+    import json, sys, time
+    def peak_mb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    """)
+
+
+def run_python(code):
+    result = subprocess.run([sys.executable, "-c", PEAK + textwrap.dedent(code)], capture_output=True, text=True,
+                            check=False)
+    if result.returncode:
+        raise SystemExit(f"benchmark step failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def score_in_fresh_process(predictions, labels, repeats=3, **options):
+    return run_python(f"""
+        import numpy as np, fastxent
+        fastxent.score_arrays(np.zeros((4, 8), np.float32), np.zeros(4, np.int64))   # kernels loaded
+        times = []
+        for _ in range({repeats}):
+            report = fastxent.score_file({str(predictions)!r}, {str(labels) if labels else None!r}, progress=False,
+                                         **{options!r})
+            times.append(report.elapsed_seconds)
+        times.sort()
+        print(json.dumps({{"seconds": times[len(times) // 2], "peak_mb": peak_mb(),
+                          "mb": report.prediction_bytes / 1e6, "mean_loss": report.mean_loss}}))
+    """)
+
+
+def kernel_in_memory(predictions, labels, repeats=3):
+    return run_python(f"""
+        import numpy as np, fastxent
+        z, y = np.load({str(predictions)!r}), np.load({str(labels)!r})
+        fastxent.softmax_cross_entropy(z[:10], y[:10])
+        times = []
+        for _ in range({repeats}):
+            start = time.perf_counter()
+            loss = fastxent.softmax_cross_entropy(z, y)
+            times.append(time.perf_counter() - start)
+        times.sort()
+        print(json.dumps({{"seconds": times[len(times) // 2], "mb": z.nbytes / 1e6, "mean_loss": float(loss)}}))
+    """)
+
+
+def naive_numpy(predictions, labels):
+    return run_python(f"""
+        import numpy as np
+        from fastxent._naive import naive_softmax_cross_entropy
+        start = time.perf_counter()
+        loss = naive_softmax_cross_entropy(np.load({str(predictions)!r}), np.load({str(labels)!r}))
+        print(json.dumps({{"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "mean_loss": loss}}))
+    """)
+
+
+def write_parquet(folder, predictions, labels, rows, layout):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    z = np.load(predictions, mmap_mode="r")[:rows]
+    y = np.load(labels)[:rows]
+    path = folder / f"predictions-{layout}.parquet"
+    schema = None
+    with_writer = None
+    for start in range(0, rows, 50_000):
+        block = np.ascontiguousarray(z[start:start + 50_000])
+        if layout == "list":
+            columns = {"scores": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), block.shape[1])}
+        else:
+            columns = {f"p_{j}": block[:, j] for j in range(block.shape[1])}
+        table = pa.table({**columns, "label": y[start:start + 50_000]})
+        if with_writer is None:
+            schema = table.schema
+            with_writer = pq.ParquetWriter(path, schema, compression="none")
+        with_writer.write_table(table, row_group_size=50_000)
+    with_writer.close()
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--classes", type=int, default=1_000)
+    parser.add_argument("--parquet-rows", type=int, default=200_000)
+    parser.add_argument("--dir", help="where to write the files (default: a temporary folder, removed)")
+    parser.add_argument("--json", help="write the numbers here")
+    args = parser.parse_args()
+
+    from fastxent._demo import write_synthetic_predictions
+
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        folder = Path(folder)
+        small, large = folder / "quarter", folder / "full"
+        small.mkdir()
+        large.mkdir()
+        files = {"full": write_synthetic_predictions(large, args.rows, args.classes),
+                 "quarter": write_synthetic_predictions(small, args.rows // 4, args.classes)}
+        for predictions, _ in files.values():  # into the page cache
+            with open(predictions, "rb") as file:
+                while file.read(1 << 26):
+                    pass
+        results = {"machine": os.uname().nodename, "cores": os.cpu_count(), "rows": args.rows,
+                   "classes": args.classes}
+        results["score npy"] = score_in_fresh_process(*files["full"])
+        results["score npy (a quarter of the rows)"] = score_in_fresh_process(*files["quarter"])
+        results["kernel in memory"] = kernel_in_memory(*files["full"])
+        for layout in ("list", "columns"):
+            path = write_parquet(folder, *files["full"], args.parquet_rows, layout)
+            options = {"prediction_columns": "scores"} if layout == "list" else {}
+            results[f"score parquet ({layout})"] = score_in_fresh_process(path, None, **options)
+            path.unlink()
+        results["naive NumPy"] = naive_numpy(*files["full"])
+
+    kernel = results["kernel in memory"]
+    print(f"| measurement | time | MB/s of predictions | peak resident MB | mean loss |")
+    print("|---|---|---|---|---|")
+    for name in ("score npy", "score npy (a quarter of the rows)", "kernel in memory", "score parquet (list)",
+                 "score parquet (columns)", "naive NumPy"):
+        r = results[name]
+        mb = r.get("mb", kernel["mb"])
+        print(f"| {name} | {r['seconds']:.3f} s | {mb / r['seconds']:,.0f} | {r.get('peak_mb', float('nan')):,.0f} "
+              f"| {r['mean_loss']:.8f} |")
+    npy = results["score npy"]
+    print(f"\nscore npy / in-memory kernel throughput: {kernel['seconds'] / npy['seconds']:.0%}")
+    print(f"naive NumPy / fastxent score: {results['naive NumPy']['seconds'] / npy['seconds']:.1f}x the time, "
+          f"{results['naive NumPy']['peak_mb'] / npy['peak_mb']:.1f}x the peak memory")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
