@@ -185,6 +185,9 @@ def truncated_npy(tmp_path, z):
     ("empty", ValueError, "holds no rows"),
     ("text columns", TypeError, "not numbers"),
     ("bad npz", ValueError, "not a valid .npz"),
+    ("complex npy", TypeError, "predictions must be a real numeric array"),
+    ("object npy", TypeError, "holds Python objects"),
+    ("zero-byte csv", ValueError, "cannot read"),
 ])
 def test_bad_files_raise_a_clear_error(tmp_path, data, case, error, message):
     z, y, _ = data
@@ -213,6 +216,11 @@ def test_bad_files_raise_a_clear_error(tmp_path, data, case, error, message):
         "text columns": (lambda: pq.write_table(pa.table({"p": ["a", "b"], "label": [0, 1]}), tmp_path / "s.parquet")
                          or tmp_path / "s.parquet", None),
         "bad npz": (lambda: (tmp_path / "b.npz").write_bytes(b"not a zip") and tmp_path / "b.npz", None),
+        "complex npy": (lambda: np.save(tmp_path / "c.npy", z.astype(np.complex64)) or tmp_path / "c.npy",
+                        tmp_path / "y.npy"),
+        "object npy": (lambda: np.save(tmp_path / "o.npy", z.astype(object)) or tmp_path / "o.npy",
+                       tmp_path / "y.npy"),
+        "zero-byte csv": (lambda: (tmp_path / "e.csv").write_bytes(b"") or tmp_path / "e.csv", None),
     }[case]
     predictions, labels = (arg() if callable(arg) else arg for arg in args)
     extra = {"unknown column": {"prediction_columns": ["p_0", "nope"]},
