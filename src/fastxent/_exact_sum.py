@@ -45,9 +45,13 @@ class ExactSum:
         significand = bits & np.uint64((1 << 52) - 1)
         significand |= np.where(biased_exponent > 0, np.uint64(1 << 52), np.uint64(0))
         shift = (np.maximum(biased_exponent, np.uint64(1)) - np.uint64(1)).astype(np.intp)
-        sign = np.where(bits >> np.uint64(63), -1.0, 1.0)
-        high = np.bincount(shift, weights=sign * (significand >> np.uint64(_LOW_BITS)).astype(np.float64))
-        low = np.bincount(shift, weights=sign * (significand & _LOW_MASK).astype(np.float64))
+        high = (significand >> np.uint64(_LOW_BITS)).astype(np.float64)
+        low = (significand & _LOW_MASK).astype(np.float64)
+        if np.signbit(values).any():  # losses are rarely negative: the signs only when needed
+            sign = np.where(bits >> np.uint64(63), -1.0, 1.0)
+            high *= sign
+            low *= sign
+        high, low = np.bincount(shift, weights=high), np.bincount(shift, weights=low)
         for s in np.flatnonzero((high != 0) | (low != 0)):
             self.units += ((int(high[s]) << _LOW_BITS) + int(low[s])) << int(s)
 

@@ -237,12 +237,16 @@ class ScoreState:
             self.weight.add_count(np.count_nonzero(scored))
         else:
             self.weight.add(w)
-        self.correct.add(w * correct)
+        if weight is None and correct.dtype == bool:
+            self.correct.add_count(np.count_nonzero(correct & scored))
+        else:
+            self.correct.add(w * correct)
         if true_class is not None:  # one true class per row
             kept = scored if not all_scored else slice(None)
             cls, wk = true_class[kept], w[kept]
             self.class_rows += np.bincount(cls, minlength=self.n_classes)
-            self.class_loss += np.bincount(cls, weights=wk * kept_loss[kept], minlength=self.n_classes)
+            class_loss = kept_loss[kept] if weight is None else wk * kept_loss[kept]
+            self.class_loss += np.bincount(cls, weights=class_loss, minlength=self.n_classes)
             self.class_weight += np.bincount(cls, weights=wk, minlength=self.n_classes)
         else:  # multi-label: every label of every scored row
             kept_targets = labels[scored]
@@ -283,7 +287,7 @@ class ScoreState:
         threshold = 0.0 if options.input == "logits" else 0.5
         correct_elements = (pred >= threshold) == (safe_targets >= 0.5)
         if options.kind == "binary":
-            return (element_loss[:, 0], correct_elements[:, 0].astype(np.float64),
+            return (element_loss[:, 0], correct_elements[:, 0],
                     (safe_targets[:, 0] >= 0.5).astype(np.intp), None)
         return element_loss.sum(axis=1), correct_elements.mean(axis=1), None, element_loss
 
