@@ -281,3 +281,13 @@ def test_empty_predictions_give_nan_means_and_zero_counts():
     assert report.rows_read == 0 and math.isnan(report.mean_loss) and math.isnan(report.accuracy)
     assert report.to_dict()["mean_loss"] is None
     assert "rows read" in report.summary()
+
+
+def test_progress_bar_on_stderr_counts_rows(capsys):
+    z = logits_of((3000, 8), np.float32)
+    y = labels_of((3000,), 8)
+    score_arrays(z, y, chunk_rows=500, progress=True)
+    err = capsys.readouterr().err
+    assert "scoring" in err and "/3.00k" in err and "rows/s" in err and "MB/s" in err
+    score_arrays(z, y, chunk_rows=500, progress=False)
+    assert capsys.readouterr().err == ""
