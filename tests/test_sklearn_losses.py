@@ -224,3 +224,15 @@ def test_attributes_follow_sklearn():
     assert MultinomialLoss(n_classes=3).is_multiclass and MultinomialLoss(n_classes=3).n_classes == 3
     assert not BinomialLoss().is_multiclass and BinomialLoss().n_classes == 2
     assert not MultinomialLoss().approx_hessian and not MultinomialLoss().constant_hessian
+
+
+def test_importing_fastxent_and_the_loss_objects_does_not_import_sklearn():
+    import subprocess
+    import sys
+
+    code = ("import sys, fastxent, fastxent.objectives, fastxent.sklearn\n"
+            "from fastxent.sklearn import MultinomialLoss, BinomialLoss, MultilabelLoss\n"
+            "assert 'sklearn' not in sys.modules, 'scikit-learn was imported'\n"
+            "from fastxent.sklearn import log_loss\n"
+            "assert 'sklearn' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
