@@ -129,8 +129,8 @@ def test_lightgbm_model_matches_the_builtin_one(lgb, data, kind):
     y = y_multi if multiclass else y_binary
     params = {**LGB_PARAMS, **({"num_class": N_CLASSES} if multiclass else {})}
     builtin = lgb.train({**params, "objective": kind}, lightgbm_dataset(lgb, X, y, weight, multiclass), 8)
-    custom = lgb.train({**params, "objective": lightgbm_objective(kind)}, lightgbm_dataset(lgb, X, y, weight, multiclass),
-                       8)
+    custom = lgb.train({**params, "objective": lightgbm_objective(kind)},
+                       lightgbm_dataset(lgb, X, y, weight, multiclass), 8)
     np.testing.assert_allclose(custom.predict(X, raw_score=True), builtin.predict(X, raw_score=True), atol=1e-9)
 
 

@@ -4,20 +4,21 @@ gradient + hessian kernels: one multithreaded pass per boosting round.
 Each factory returns the callable the library expects, with the gradient and hessian in its
 layout and its conventions, so that a model trained with it matches the built-in objective:
 
-==========================================  ==============================  =======================================
-factory                                     built-in twin                   gradient, hessian (``w``: sample weight)
-==========================================  ==============================  =======================================
-``xgboost_objective("softprob")``           ``multi:softprob``              ``w (p - onehot)``, ``max(2 w p (1 - p), 1e-16)``
-``xgboost_objective("logistic")``           ``binary:logistic``             ``w (p - y)``, ``w max(p (1 - p), 1e-16)``
-``lightgbm_objective("multiclass")``        ``multiclass``                  ``w (p - onehot)``, ``K / (K - 1) w p (1 - p)``
-``lightgbm_objective("binary")``            ``binary`` (``sigmoid=1``)      ``w (p - y)``, ``w p (1 - p)``
-==========================================  ==============================  =======================================
+====================================  ==========================  ==================  ============================
+factory                               built-in twin               gradient            hessian (``w``: sample weight)
+====================================  ==========================  ==================  ============================
+``xgboost_objective("softprob")``     ``multi:softprob``          ``w (p - onehot)``  ``max(2 w p (1 - p), 1e-16)``
+``xgboost_objective("logistic")``     ``binary:logistic``         ``w (p - y)``       ``w max(p (1 - p), 1e-16)``
+``lightgbm_objective("multiclass")``  ``multiclass``              ``w (p - onehot)``  ``K / (K - 1) w p (1 - p)``
+``lightgbm_objective("binary")``      ``binary`` (``sigmoid=1``)  ``w (p - y)``       ``w p (1 - p)``
+====================================  ==========================  ==================  ============================
 
 ``p`` is ``softmax`` (multiclass, of shape ``(n_samples, n_classes)``) or ``sigmoid`` (binary,
 ``(n_samples,)``) of the current raw scores. The hessians are not all the true diagonal
-``p (1 - p)``: XGBoost doubles the multiclass one and LightGBM scales it by ``K / (K - 1)``
-(both make the diagonal an upper bound of the softmax's curvature); these factors are
-reproduced, as are XGBoost's floors, so the trees come out the same. Both libraries (XGBoost
+``p (1 - p)``: XGBoost doubles the multiclass one (``diag(2 p (1 - p))`` bounds the softmax's
+full hessian ``diag(p) - p p^T`` from above: the difference is diagonally dominant) and LightGBM
+scales it by ``K / (K - 1)`` (the ``(K - 1) / K`` leaf step of Friedman's multiclass gradient
+boosting). These factors are reproduced, as are XGBoost's floors, so the trees come out the same. Both libraries (XGBoost
 3.2, LightGBM 4.7) pass multiclass scores as ``(n_samples, n_classes)`` arrays and take the
 gradient and hessian in that shape.
 

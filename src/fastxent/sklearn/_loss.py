@@ -168,8 +168,8 @@ _FastxentLoss.gradient_hessian.__doc__ = f"""Per-sample gradient and diagonal he
     -------
     gradient, hessian : ndarray, shape of raw_prediction
     """
-_FastxentLoss.__call__.__doc__ = f"""Weighted mean loss ``sum_i s_i loss_i / sum_i s_i`` (as scikit-learn's ``__call__``;
-    NaN with a RuntimeWarning when the weights sum to 0).
+_FastxentLoss.__call__.__doc__ = f"""Weighted mean loss ``sum_i s_i loss_i / sum_i s_i``, as scikit-learn's
+    ``__call__`` (NaN with a RuntimeWarning when the weights sum to 0).
 {_PARAMETERS}{_THREADS}
 
     Returns
