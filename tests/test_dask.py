@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastxent
-from tests.arrays import labels_of, logits_of, probs_of
+from arrays import labels_of, logits_of, probs_of
 
 da = pytest.importorskip("dask.array")
 pytest.importorskip("dask.distributed")

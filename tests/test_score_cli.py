@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastxent import score_arrays
-from tests.arrays import labels_of, logits_of
+from arrays import labels_of, logits_of
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

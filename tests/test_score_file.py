@@ -12,7 +12,7 @@ import pytest
 import fastxent
 from fastxent import score_arrays, score_file
 from fastxent._sources import prefetched
-from tests.arrays import labels_of, logits_of
+from arrays import labels_of, logits_of
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 import fastxent
 from fastxent._exact_sum import ExactSum
 from fastxent.scoring import score_arrays, score_chunks
-from tests.arrays import labels_of, logits_of, probs_of
+from arrays import labels_of, logits_of, probs_of
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
