@@ -131,6 +131,26 @@ def as_weights(weight, shape, name, what):
     return w
 
 
+# Below it, 1 / denominator (the gradient's scale for a mean) times a weight may overflow.
+_SMALL_DENOMINATOR = 2.0**-1000
+
+
+def exponent_for_mean(denominator, weight, names):
+    """The exponent ``k`` such that multiplying ``weight`` by ``2**k`` (exact, and the mean is
+    unchanged, being a ratio linear in ``weight``) lifts a tiny mean ``denominator`` (subnormal
+    weights) to about 1, so that the gradient's scale ``1 / denominator`` is finite; 0 when it is.
+
+    Raises ValueError naming ``names`` when ``weight``'s largest value leaves no room for that."""
+    if not 0 < denominator < _SMALL_DENOMINATOR:
+        return 0
+    largest = float(np.max(weight))
+    k = min(-math.frexp(denominator)[1], 900 - math.frexp(largest)[1])
+    if math.ldexp(denominator, k) < _SMALL_DENOMINATOR:
+        raise ValueError(f"{names}: the mean's total weight {denominator:.3g} is too small next to the "
+                         f"largest weight {largest:.3g} for its reciprocal to be finite; rescale the weights")
+    return k
+
+
 def check_reduction(reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")

@@ -313,6 +313,11 @@ def _loss(problem, function_name):
 
 def _loss_and_grad(problem, out, function_name):
     denominator = problem.mean_denominator() if problem.reduction == "mean" else 1.0
+    if problem.reduction == "mean" and problem.sample_weight is not None:
+        k = v.exponent_for_mean(denominator, problem.sample_weight, "sample_weight")
+        if k:  # a new array: it may be a view of the caller's
+            problem.sample_weight = np.ldexp(problem.sample_weight, k)
+            denominator = problem.mean_denominator()
     # The gradient is scaled as it is written; an all-zero-weight mean has a zero gradient.
     grad_scale = 1.0 / denominator if denominator > 0 else 0.0
     buffer, is_temporary = problem.output(out, "out", may_alias_x=True)

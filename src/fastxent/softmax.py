@@ -176,6 +176,15 @@ def _loss_and_grad(problem, out):
     n_rows, n_classes = problem.logits.shape
     shape = (*problem.batch_shape, n_classes)
     denominator = problem.mean_denominator() if problem.reduction == "mean" else 1.0
+    if problem.reduction == "mean":
+        # Subnormal weights: scale the weights the denominator is linear in by 2**k (the mean is
+        # unchanged) so that 1 / denominator is finite.
+        by_class = problem.has_labels and problem.weighted_classes
+        field = "class_weight" if by_class else "sample_weight"
+        k = v.exponent_for_mean(denominator, getattr(problem, field), "weight" if by_class else "sample_weight")
+        if k:
+            setattr(problem, field, np.ldexp(getattr(problem, field), k))  # a new array: it may be the caller's
+            denominator = problem.mean_denominator()
     # The gradient is scaled as it is written; an all-zero-weight mean has a zero gradient.
     grad_scale = 1.0 / denominator if denominator > 0 else 0.0
     inputs = (problem.logits, problem.target, problem.class_weight, problem.sample_weight)
