@@ -151,14 +151,15 @@ def _as_weight(weight, shape, dtype):
     if w.dtype.kind not in "biuf":
         raise TypeError(f"weight must be a real numeric array, got dtype {w.dtype}")
     try:
-        w = np.broadcast_to(w, shape)
+        np.broadcast_to(w, shape)  # a view: only the shapes are checked here
     except ValueError:
         raise ValueError(f"weight of shape {w.shape} does not broadcast to the predictions' shape "
                          f"{tuple(shape)}") from None
     w = v.as_kernel_array(w, dtype)
+    # Checked as given, before broadcasting: a weight broadcast to an empty input is checked too.
     if w.size and not (np.isfinite(w).all() and w.min() >= 0):
         raise ValueError("weight must be finite and non-negative")
-    return w
+    return w if w.shape == tuple(shape) else v.as_kernel_array(np.broadcast_to(w, shape), dtype)
 
 
 def _as_pos_weight(pos_weight, n_labels, one_label_per_row):
@@ -168,16 +169,16 @@ def _as_pos_weight(pos_weight, n_labels, one_label_per_row):
     pw = np.asarray(pos_weight)
     if pw.dtype.kind not in "biuf":
         raise TypeError(f"pos_weight must be a real number or a numeric array, got dtype {pw.dtype}")
-    if pw.ndim == 0 or pw.shape == (1,):
-        pw = np.full(n_labels, float(pw.reshape(-1)[0]))
-    elif pw.shape != (n_labels,):
+    scalar = pw.ndim == 0 or pw.shape == (1,)
+    if not scalar and pw.shape != (n_labels,):
         what = ("a scalar (a 1-D input holds one label per row)" if one_label_per_row
                 else f"a scalar or shape ({n_labels},), one weight per label (last axis)")
         raise ValueError(f"pos_weight must be {what}, got shape {pw.shape}")
     pw = v.as_kernel_array(pw, np.float64)
+    # Checked as given, so that a scalar for zero labels is checked too.
     if pw.size and not (np.isfinite(pw).all() and pw.min() >= 0):
         raise ValueError("pos_weight must be finite and non-negative")
-    return pw
+    return np.full(n_labels, float(pw.reshape(-1)[0])) if scalar else pw
 
 
 def _as_eps(eps, dtype):
