@@ -26,7 +26,7 @@ import numpy as np
 
 import fastxent
 
-mpmath.mp.dps = 50
+DIGITS = 50  # mpmath's working precision (set per computation, not globally)
 DTYPES = (np.float32, np.float64)
 BACKENDS = ("numpy", "cython", "numba")
 
@@ -151,6 +151,11 @@ def _row_cases(dtype):
 @functools.lru_cache(maxsize=None)
 def cases(dtype):
     """``{function name: [Case, ...]}`` for ``dtype``."""
+    with mpmath.workdps(DIGITS):
+        return _cases(dtype)
+
+
+def _cases(dtype):
     dtype = np.dtype(dtype).type
     table = _row_cases(dtype)
     x = edges(dtype)
@@ -192,6 +197,11 @@ def errors(got, exact, dtype):
     ulps with an absolute error below ``eps`` (the ulp of 1) free: ulps for results above 1, the
     absolute error in eps for results below (where cancellation, e.g. ``softmax - onehot`` at the
     label, limits any implementation to an absolute accuracy)."""
+    with mpmath.workdps(DIGITS):
+        return _errors(got, exact, dtype)
+
+
+def _errors(got, exact, dtype):
     info = np.finfo(dtype)
     precision = info.nmant + 1
     top = _mp(info.max) + mpmath.mpf(2) ** (info.maxexp - precision) / 2  # round-to-nearest's overflow edge
