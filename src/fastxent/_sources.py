@@ -289,12 +289,15 @@ def _matrix(batch, columns, what):
                              f"({lengths.min()} to {lengths.max()})")
         values = _floats(column.flatten(), what, columns[0])
         return values.reshape(len(column), int(lengths[0]) if len(lengths) else 0)
-    arrays = [_floats(batch.column(name), what, name) for name in columns]
-    dtype = np.result_type(*arrays) if arrays else np.float64
-    out = np.empty((batch.num_rows, len(arrays)), dtype=dtype)
-    for j, array in enumerate(arrays):
-        out[:, j] = array
-    return out
+    batch = batch.select(columns)
+    for name, field in zip(columns, batch.schema):
+        if pa.types.is_boolean(field.type):
+            batch = batch.set_column(batch.schema.get_field_index(name), name, batch.column(name).cast(pa.int8()))
+        elif not (pa.types.is_floating(field.type) or pa.types.is_integer(field.type)):
+            raise TypeError(f"{what}: column {name!r} has type {field.type}, not numbers")
+    # Arrow's own row-major conversion (the transpose of many columns is the costly part); float32
+    # columns stay float32, integer ones become float64 with nulls as NaN.
+    return np.asarray(batch.to_tensor(row_major=True, null_to_nan=True))
 
 
 def _floats(array, what, name):
