@@ -799,6 +799,30 @@ def test_binary_weights_broadcast_to_an_empty_input_are_still_checked(backend):
                                                   backend=backend)
 
 
+@pytest.mark.parametrize("backend", ("numpy", *COMPILED))
+def test_binary_weight_of_a_scalar_input(backend):
+    """A 0-d weight of a 0-d input (nightly profile, after the check-before-broadcast change)."""
+    loss = fastxent.binary_cross_entropy_with_logits(np.float32(0.5), np.float32(1.0), weight=np.array(2.0),
+                                                     backend=backend)
+    wanted = 2 * fastxent.binary_cross_entropy_with_logits(np.float32(0.5), np.float32(1.0), backend="numpy")
+    np.testing.assert_allclose(loss, wanted, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=(
+    "cython softmax CE kernel, rows of C >= 257 classes: a row whose label has weight 0 and which "
+    "holds +inf gets a NaN gradient row (0 * NaN) instead of 0; numpy and numba give 0; reported")))
+    if b == "cython" else b for b in ("numpy", *COMPILED)])
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_row_of_zero_target_weight_has_a_zero_gradient_even_with_inf(backend):
+    logits = np.zeros((1, 257), np.float32)
+    logits[0, 1] = np.inf
+    weight = np.ones(257)
+    weight[5] = 0.0
+    grad = fastxent.softmax_cross_entropy_grad(logits, np.array([5]), weight=weight, reduction="sum",
+                                               backend=backend)
+    np.testing.assert_array_equal(grad, 0.0)
+
+
 def _overflowing_gradient(backend):
     """A smoothed mean whose true gradient is beyond float64's range in every class: the weight of
     class 0 (1e6) over the total weight of the label's class (5e-324): -inf there, +inf elsewhere."""

@@ -155,11 +155,11 @@ def _as_weight(weight, shape, dtype):
     except ValueError:
         raise ValueError(f"weight of shape {w.shape} does not broadcast to the predictions' shape "
                          f"{tuple(shape)}") from None
-    w = v.as_kernel_array(w, dtype)
+    w = w.astype(dtype, copy=False)
     # Checked as given, before broadcasting: a weight broadcast to an empty input is checked too.
     if w.size and not (np.isfinite(w).all() and w.min() >= 0):
         raise ValueError("weight must be finite and non-negative")
-    return w if w.shape == tuple(shape) else v.as_kernel_array(np.broadcast_to(w, shape), dtype)
+    return v.as_kernel_array(np.broadcast_to(w, shape), dtype)
 
 
 def _as_pos_weight(pos_weight, n_labels, one_label_per_row):
