@@ -291,3 +291,24 @@ def test_progress_bar_on_stderr_counts_rows(capsys):
     assert "scoring" in err and "/3.00k" in err and "rows/s" in err and "MB/s" in err
     score_arrays(z, y, chunk_rows=500, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_full_disk_while_writing_per_row_output_leaves_nothing(tmp_path, monkeypatch):
+    """ENOSPC from the writer (a full disk, simulated) fails the run and leaves no file behind."""
+    import errno
+
+    from fastxent import _row_output
+
+    writes = []
+
+    def full_disk(self, row_loss):
+        writes.append(len(row_loss))
+        if len(writes) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_row_output._NpyWriter, "write", full_disk)
+    z = logits_of((300, 4), np.float64)
+    y = labels_of((300,), 4)
+    with pytest.raises(OSError, match="No space left"):
+        score_arrays(z, y, chunk_rows=100, per_row_output=tmp_path / "rows.npy")
+    assert writes == [100, 100] and list(tmp_path.iterdir()) == []

@@ -434,13 +434,14 @@ class _ProgressBar:
 
         self.start = time.perf_counter()
         self.bar = tqdm(total=total_rows, unit=" rows", unit_scale=True, desc="scoring", leave=False,
-                        disable=None if progress is None else not progress, dynamic_ncols=True)
+                        disable=None if progress is None else not progress, dynamic_ncols=True,
+                        postfix="0 MB/s")
 
     def update(self, rows, bytes_so_far):
-        self.bar.update(rows)
         if not self.bar.disable:
             rate = bytes_so_far / 1e6 / max(time.perf_counter() - self.start, 1e-9)
             self.bar.set_postfix_str(f"{rate:,.0f} MB/s", refresh=False)
+        self.bar.update(rows)
 
     def __enter__(self):
         return self
