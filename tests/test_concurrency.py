@@ -169,9 +169,6 @@ def test_thread_settings_restored_after_errors_inside_calls_in_every_thread(back
     assert all(_run_concurrently([lambda i=i: worker(i) for i in range(N_PYTHON_THREADS)]))
 
 
-@pytest.mark.xfail(strict=True, reason="cython kernels take n_threads as a C int and pass it to OpenMP "
-                   "unclamped: n_threads >= 2**31 raises OverflowError (numba clamps to NUMBA_NUM_THREADS); "
-                   "reported to the lead (fix: clamp in _threads.resolve_n_threads or the cython backend)")
 def test_a_thread_count_beyond_a_c_int_is_capped_like_numba_does():
     if "cython" not in COMPILED:
         pytest.skip("the cython backend is not built")

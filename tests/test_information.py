@@ -9,7 +9,6 @@ from hypothesis.extra.numpy import arrays
 from scipy import special, stats
 
 import fastxent
-import test_properties  # noqa: F401  (registers and loads the derandomised "ci" hypothesis profile)
 from arrays import DTYPES, LAYOUTS, in_layout, probs_of
 
 RTOL = {np.float32: 1e-6, np.float64: 1e-13}

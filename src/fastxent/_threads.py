@@ -2,8 +2,10 @@
 
 ``n_threads=None`` means the current setting (``set_num_threads`` / ``threads``), which defaults to the
 usable cores: the process affinity, capped by ``OMP_NUM_THREADS`` when that is set. ``-k`` means
-``cores - k + 1`` (so ``-1`` is all cores), ``0`` is an error. Kernels never read this module: the
-public layer resolves a positive count and passes it as the kernels' last argument.
+``cores - k + 1`` (so ``-1`` is all cores), ``0`` is an error. A count above `MAX_THREADS` is capped
+(OpenMP would start that many threads, and a C ``int`` cannot hold 2**31; numba caps at its own pool).
+Kernels never read this module: the public layer resolves a positive count and passes it as the
+kernels' last argument.
 """
 
 import contextlib
@@ -11,6 +13,7 @@ import contextvars
 import operator
 import os
 
+MAX_THREADS = 256
 _global_setting = None
 # threads() overrides per context (thread / task), so concurrent callers do not see each other's value.
 _context_setting = contextvars.ContextVar("fastxent_n_threads", default=None)
@@ -50,7 +53,7 @@ def _as_thread_request(n_threads, name="n_threads"):
             raise ValueError(f"{name}={n} leaves no thread on this machine with {usable_cores()} "
                              f"usable cores")
         return resolved
-    return n
+    return min(n, MAX_THREADS)
 
 
 def resolve_n_threads(n_threads):
