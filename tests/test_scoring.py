@@ -312,3 +312,15 @@ def test_a_full_disk_while_writing_per_row_output_leaves_nothing(tmp_path, monke
     with pytest.raises(OSError, match="No space left"):
         score_arrays(z, y, chunk_rows=100, per_row_output=tmp_path / "rows.npy")
     assert writes == [100, 100] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scale", [1e-3, 0.3, 3.0, 30.0, 3e4])
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 50])
+def test_accuracy_is_argmax_whatever_the_spread_of_the_logits(scale, n_classes):
+    """Top-1 accuracy is argmax's, its tie rule (the first maximum) included."""
+    z = logits_of((4000, n_classes), np.float32, seed=60, scale=scale)
+    y = labels_of((4000,), n_classes, seed=61)
+    z[:50] = z[:50].round(1)  # ties: argmax takes the first maximum
+    z[50:60] = 0.0
+    report = score_arrays(z, y, chunk_rows=1000)
+    assert report.accuracy == np.mean(z.argmax(axis=1) == y)

@@ -263,15 +263,14 @@ class ScoreState:
                                         options.backend, options.n_threads)
             row_loss = np.empty(pred.shape[0])
             _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
-        else:
-            self._count_not_probabilities(pred, ignored, row_sums=True)
-            eps = float(np.finfo(pred.dtype).eps)
-            label_p = pred[np.arange(pred.shape[0]), safe_labels].astype(np.float64)
-            with np.errstate(invalid="ignore"):
-                row_loss = -np.log(np.clip(label_p, eps, 1 - eps))
-            row_loss[np.isnan(pred.sum(axis=1))] = np.nan  # a NaN anywhere in the row: the row is undefined
-        correct = np.argmax(pred, axis=1) == labels
-        return row_loss, correct, safe_labels, None
+            return row_loss, np.argmax(pred, axis=1) == safe_labels, safe_labels, None
+        self._count_not_probabilities(pred, ignored, row_sums=True)
+        eps = float(np.finfo(pred.dtype).eps)
+        label_p = pred[np.arange(pred.shape[0]), safe_labels].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            row_loss = -np.log(np.clip(label_p, eps, 1 - eps))
+        row_loss[np.isnan(pred.sum(axis=1))] = np.nan  # a NaN anywhere in the row: the row is undefined
+        return row_loss, np.argmax(pred, axis=1) == safe_labels, safe_labels, None
 
     def _binary_chunk(self, pred, targets, ignored):
         options = self.options
