@@ -205,6 +205,21 @@ def _as_raw(raw_prediction, ndim, what):
     return z
 
 
+def _optional_count(value, name):
+    """``n_classes`` / ``n_labels``: None or a positive int."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    return None if value is None else int(value)
+
+
+def _raw_columns(raw_prediction, expected, name):
+    """A 2-D ``raw_prediction`` whose number of columns is ``expected`` (the loss's ``name``) when set."""
+    z = _as_raw(raw_prediction, 2, f"of shape (n_samples, {name})")
+    if expected is not None and z.shape[1] != expected:
+        raise ValueError(f"raw_prediction has {z.shape[1]} columns, but this loss has {name} = {expected}")
+    return z
+
+
 class MultinomialLoss(_FastxentLoss):
     """Multinomial (softmax) cross-entropy, scikit-learn's ``HalfMultinomialLoss`` on fastxent.
 
@@ -229,16 +244,10 @@ class MultinomialLoss(_FastxentLoss):
     _loss_gradient_function = staticmethod(softmax_cross_entropy_with_grad)
 
     def __init__(self, n_classes=None):
-        if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer))
-                                      or n_classes < 1):
-            raise ValueError(f"n_classes must be a positive int or None, got {n_classes!r}")
-        self.n_classes = None if n_classes is None else int(n_classes)
+        self.n_classes = _optional_count(n_classes, "n_classes")
 
     def _inputs(self, y_true, raw_prediction):
-        z = _as_raw(raw_prediction, 2, "of shape (n_samples, n_classes)")
-        if self.n_classes is not None and z.shape[1] != self.n_classes:
-            raise ValueError(f"raw_prediction has {z.shape[1]} columns, but this loss has n_classes = "
-                             f"{self.n_classes}")
+        z = _raw_columns(raw_prediction, self.n_classes, "n_classes")
         return _labels_as_indices(y_true, z.shape[0], z.shape[1]), z
 
     @staticmethod
@@ -339,16 +348,10 @@ class MultilabelLoss(_FastxentLoss):
     _gradient_hessian_function = staticmethod(binary_cross_entropy_gradient_hessian)
 
     def __init__(self, n_labels=None):
-        if n_labels is not None and (isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer))
-                                     or n_labels < 1):
-            raise ValueError(f"n_labels must be a positive int or None, got {n_labels!r}")
-        self.n_labels = None if n_labels is None else int(n_labels)
+        self.n_labels = _optional_count(n_labels, "n_labels")
 
     def _inputs(self, y_true, raw_prediction):
-        z = _as_raw(raw_prediction, 2, "of shape (n_samples, n_labels)")
-        if self.n_labels is not None and z.shape[1] != self.n_labels:
-            raise ValueError(f"raw_prediction has {z.shape[1]} columns, but this loss has n_labels = "
-                             f"{self.n_labels}")
+        z = _raw_columns(raw_prediction, self.n_labels, "n_labels")
         return _binary_targets(y_true, z.shape), z
 
     def predict_proba(self, raw_prediction, n_threads=None):
