@@ -115,9 +115,9 @@ class ScoreReport:
     def summary(self, max_classes=20):
         """A readable table: the totals, then the per-class counts and mean losses."""
         names = {"softmax": "class", "binary": "class", "multilabel": "label"}
+        plural = {"class": "classes", "label": "labels"}[names[self.kind]]
         lines = [
-            f"fastxent score: {self.kind} cross-entropy from {self.input}, {self.n_classes:,} "
-            f"{names[self.kind]}{'es' if names[self.kind] == 'class' else 's'}",
+            f"fastxent score: {self.kind} cross-entropy from {self.input}, {self.n_classes:,} {plural}",
             f"  rows read               {self.rows_read:>16,}",
             f"  rows scored             {self.rows_scored:>16,}",
             f"  rows ignored (no label) {self.rows_ignored:>16,}",
@@ -138,7 +138,7 @@ class ScoreReport:
         for c in shown:
             lines.append(f"  {c:<10}{self.class_counts[c]:>14,}{self.class_mean_loss[c]:>16.6f}")
         if self.n_classes > max_classes:
-            lines.append(f"  ... {self.n_classes - max_classes:,} more (see --json)")
+            lines.append(f"  ... {self.n_classes - max_classes:,} more {plural} (every one in to_dict() / --json)")
         return "\n".join(lines)
 
 
