@@ -20,6 +20,7 @@ from sklearn.linear_model._linear_loss import LinearModelLoss
 from sklearn._loss.loss import HalfMultinomialLoss
 
 import fastxent
+from fastxent.benchmarking import time_calls
 from fastxent.sklearn import SoftmaxRegression
 from fastxent.sklearn._softmax_regression import _Objective
 
@@ -37,12 +38,7 @@ def make_problem(n_samples, n_features, n_classes, dtype, seed=0):
 
 
 def best_of(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return time_calls(function, repeat, max_seconds=float("inf"))[1]
 
 
 def evaluation_times(X, y, C, repeat):

@@ -56,7 +56,7 @@ def run_demo(rows, classes, keep=None, progress=None, out=sys.stdout):
               flush=True)
         report = score_file(predictions_path, labels_path, progress=progress)
         print(report.summary(max_classes=5), file=out)
-        print(f"\nTextbook NumPy on the same file (loads the whole array, then N x C temporaries):", file=out,
+        print("\nTextbook NumPy on the same file (loads the whole array, then N x C temporaries):", file=out,
               flush=True)
         start = time.perf_counter()
         logits, labels = np.load(predictions_path), np.load(labels_path)

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,9 @@ from fastxent._naive import naive_softmax_cross_entropy_with_grad
 
 
 def _median_seconds(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    from fastxent.benchmarking import time_calls
+
+    return time_calls(fn, repeats, max_seconds=float("inf"))[0]
 
 
 def _numba_facts():
