@@ -52,6 +52,8 @@ cdef extern from "fx_math.h" nogil:
                                        Py_ssize_t n, double s)
     void fx_row_ce_probs_grad_hess_f64(const double *z, const double *t, double *g, double *h,
                                        Py_ssize_t n, double s)
+    int fx_row_label_is_argmax_f32(const float *z, Py_ssize_t n, Py_ssize_t y)
+    int fx_row_label_is_argmax_f64(const double *z, Py_ssize_t n, Py_ssize_t y)
     Py_ssize_t fx_small_rows(Py_ssize_t n)
     int FX_SMALL_C
 
@@ -191,12 +193,30 @@ cdef inline bint _all_equal(const double[::1] w) noexcept nogil:
     return w.shape[0] > 0 and w[0] == w[0]
 
 
+cdef inline void _top1_rows(const floating[:, ::1] logits, const int64_t[::1] labels,
+                            int64_t ignore_index, Py_ssize_t r0, Py_ssize_t nr,
+                            unsigned char *top1) noexcept nogil:
+    """``top1[i] = argmax(logits[i]) == labels[i]`` for rows ``r0 .. r0 + nr`` (0 for ignored and
+    out-of-range labels); called right after those rows' losses, while they are in cache."""
+    cdef Py_ssize_t i, k = logits.shape[1]
+    cdef int64_t y
+    for i in range(r0, r0 + nr):
+        y = labels[i]
+        if y == ignore_index or y < 0 or y >= k:
+            top1[i] = 0
+        elif floating is float:
+            top1[i] = fx_row_label_is_argmax_f32(&logits[i, 0], k, <Py_ssize_t>y)
+        else:
+            top1[i] = fx_row_label_is_argmax_f64(&logits[i, 0], k, <Py_ssize_t>y)
+
+
 cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] labels,
                            const double[::1] class_weight, const double[::1] sample_weight,
                            int64_t ignore_index, double label_smoothing, double grad_scale,
                            double[::1] loss_out, floating[:, ::1] grad_out, bint with_grad,
-                           int n_threads) except -1:
-    """Shared body of the two labels kernels (``grad_out`` is unused unless ``with_grad``)."""
+                           unsigned char *top1, int n_threads) except -1:
+    """Shared body of the labels kernels (``grad_out`` is unused unless ``with_grad``; ``top1``,
+    when not NULL, receives the rows' top-1 flags)."""
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, bad = 0
     cdef Py_ssize_t rb, n_blocks, b, r0, nr
     cdef int64_t y
@@ -231,6 +251,8 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
                 bad += fx_block_ce_label_f64(&logits[r0, 0], g, nr, k, &labels[r0], ignore_index,
                                              &sample_weight[r0], &loss_out[r0], &class_weight[0],
                                              uniform, W, label_smoothing, grad_scale)
+            if top1 != NULL:
+                _top1_rows(logits, labels, ignore_index, r0, nr, top1)
         return bad
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         y = labels[i]
@@ -260,6 +282,8 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
                 loss_out[i] = fx_row_ce_label_f64(&logits[i, 0], g, k, <Py_ssize_t>y,
                                                   &class_weight[0], uniform, W, label_smoothing, s,
                                                   grad_scale)
+        if top1 != NULL:
+            _top1_rows(logits, labels, ignore_index, i, 1, top1)
     return bad
 
 
@@ -310,7 +334,22 @@ def softmax_ce_labels_loss(const floating[:, ::1] logits, const int64_t[::1] lab
     cdef floating[:, ::1] no_grad
     no_grad = None
     return int(_ce_labels(logits, labels, class_weight, sample_weight, ignore_index,
-                          label_smoothing, 0.0, loss_out, no_grad, False, n_threads))
+                          label_smoothing, 0.0, loss_out, no_grad, False, NULL, n_threads))
+
+
+def softmax_ce_labels_loss_top1(const floating[:, ::1] logits, const int64_t[::1] labels,
+                                const double[::1] class_weight, const double[::1] sample_weight,
+                                int64_t ignore_index, double label_smoothing, double[::1] loss_out,
+                                unsigned char[::1] top1_out, int n_threads):
+    """``softmax_ce_labels_loss`` plus ``top1_out`` (N,) uint8: 1 where the label is the row's
+    argmax (NumPy's rule: the first maximum, a NaN counting as the maximum), else 0."""
+    cdef floating[:, ::1] no_grad
+    no_grad = None
+    _check_len(top1_out.shape[0], logits.shape[0], "top1_out")
+    if logits.shape[0] == 0:
+        return 0
+    return int(_ce_labels(logits, labels, class_weight, sample_weight, ignore_index,
+                          label_smoothing, 0.0, loss_out, no_grad, False, &top1_out[0], n_threads))
 
 
 def softmax_ce_labels_loss_grad(const floating[:, ::1] logits, const int64_t[::1] labels,
@@ -323,7 +362,7 @@ def softmax_ce_labels_loss_grad(const floating[:, ::1] logits, const int64_t[::1
     NaN gradient row).
     """
     return int(_ce_labels(logits, labels, class_weight, sample_weight, ignore_index,
-                          label_smoothing, grad_scale, loss_out, grad_out, True, n_threads))
+                          label_smoothing, grad_scale, loss_out, grad_out, True, NULL, n_threads))
 
 
 def softmax_ce_probs_loss(const floating[:, ::1] logits, const floating[:, ::1] target,
@@ -410,7 +449,7 @@ def softmax_ce_probs_grad_hess(const floating[:, ::1] logits, const floating[:, 
 def _fix_fused_docstrings():
     cdef str name, head, sep, rest
     for name in ("exp_rows", "logsumexp_rows", "log_softmax_rows", "softmax_rows",
-                 "softmax_ce_labels_loss", "softmax_ce_labels_loss_grad",
+                 "softmax_ce_labels_loss", "softmax_ce_labels_loss_top1", "softmax_ce_labels_loss_grad",
                  "softmax_ce_probs_loss", "softmax_ce_probs_loss_grad",
                  "softmax_ce_labels_grad_hess", "softmax_ce_probs_grad_hess"):
         f = globals()[name]

@@ -68,6 +68,9 @@ def kernel_arguments(name, logits, rng):
         head = [logits, probs_of((n, c), logits.dtype), *weights, 0.1]
     if name.endswith("loss_grad"):
         return head + [0.5, np.empty(n), np.empty_like(logits)]
+    if name.endswith("top1"):
+        head[1][::2] = np.argmax(logits[::2], axis=1)  # half the rows right
+        return head + [np.empty(n), np.full(n, 7, dtype=np.uint8)]
     return head + [np.empty(n)]
 
 

@@ -261,9 +261,11 @@ class ScoreState:
         if options.input == "logits":
             problem = _prepare_softmax(pred, labels, None, None, options.ignore_index, 0.0, "none",
                                         options.backend, options.n_threads)
-            row_loss = np.empty(pred.shape[0])
-            _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
-            return row_loss, np.argmax(pred, axis=1) == safe_labels, safe_labels, None
+            row_loss, top1 = np.empty(pred.shape[0]), np.empty(pred.shape[0], dtype=np.uint8)
+            # the top-1 check runs in the loss pass (each row still in cache): no second read of the chunk
+            _check_kernel_result(problem.kernels.softmax_ce_labels_loss_top1(*problem.loss_args(), row_loss, top1,
+                                                                            problem.n_threads))
+            return row_loss, top1.view(bool), safe_labels, None
         self._count_not_probabilities(pred, ignored, row_sums=True)
         eps = float(np.finfo(pred.dtype).eps)
         label_p = pred[np.arange(pred.shape[0]), safe_labels].astype(np.float64)

@@ -369,6 +369,26 @@ def _labels_chunk(ch, zf, gf, with_grad, n_rows, n_classes, labels, w, w_sum, ig
 
 
 @inline_helper
+def _label_is_argmax(z, y, ignore_index):
+    """1 when label ``y`` is NumPy's argmax of row ``z`` (its first maximum, a NaN counting as the
+    maximum), else 0 (also for ``ignore_index`` and out-of-range labels)."""
+    n = z.shape[0]
+    if y == ignore_index or y < 0 or y >= n:
+        return np.uint8(0)
+    zy = z[y]
+    beaten = 0
+    if zy != zy:  # a NaN label logit is the argmax when no NaN comes before it
+        for c in range(y):
+            beaten += 1 if z[c] != z[c] else 0
+    else:  # NaN compares false: a NaN anywhere else beats zy
+        for c in range(y):
+            beaten += 0 if z[c] < zy else 1
+        for c in range(y + 1, n):
+            beaten += 0 if z[c] <= zy else 1
+    return np.uint8(beaten == 0)
+
+
+@inline_helper
 def _sum(x):
     s = 0.0
     for c in range(x.shape[0]):
@@ -427,10 +447,18 @@ def softmax_rows(logits, out, n_threads):
             o[c] = o[c] * inv
 
 
-@threaded
 def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_index,
                            label_smoothing, loss_out, n_threads):
     """Weighted per-row softmax cross-entropy for integer labels into ``loss_out`` (N,) float64."""
+    return softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ignore_index,
+                                       label_smoothing, loss_out, None, n_threads)
+
+
+@threaded
+def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ignore_index,
+                                label_smoothing, loss_out, top1_out, n_threads):
+    """``softmax_ce_labels_loss`` plus ``top1_out[i] = argmax(logits[i]) == labels[i]`` (uint8),
+    checked on each row (block) right after its loss; ``top1_out`` None: the loss only."""
     n_rows, n_classes = logits.shape
     keep = 1.0 - label_smoothing
     smooth = label_smoothing / n_classes if n_classes else 0.0
@@ -439,16 +467,22 @@ def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_i
     if 0 < n_classes <= _SMALL_C:
         zf = logits.reshape(n_rows * n_classes)
         n_chunks = _small_chunks(n_rows, n_classes)
+        chunk_rows = _small_rows(n_classes) * _SMALL_CHUNK
         chunk_bad = np.zeros(n_chunks, np.int64)
         for ch in prange(n_chunks):
             chunk_bad[ch] = _labels_chunk(ch, zf, None, False, n_rows, n_classes, labels, class_weight,
                                           w_sum, ignore_index, keep, smooth, sample_weight, 0.0, loss_out)
+            if top1_out is not None:
+                for i in range(ch * chunk_rows, min((ch + 1) * chunk_rows, n_rows)):
+                    top1_out[i] = _label_is_argmax(logits[i], labels[i], ignore_index)
         return chunk_bad.sum()
     for i in prange(n_rows):
-        loss, bad = _labels_row_loss(logits[i], labels[i], class_weight, w_sum, ignore_index,
+        z = logits[i]
+        loss, bad = _labels_row_loss(z, labels[i], class_weight, w_sum, ignore_index,
                                      keep, smooth, sample_weight[i])
         loss_out[i] = loss
         n_bad += bad
+        store(top1_out, i, _label_is_argmax(z, labels[i], ignore_index))
     return n_bad
 
 

@@ -24,6 +24,10 @@ Softmax family (``numpy_softmax``; class axis last, arrays ``(N, C)``):
   ``(N,)`` are float64 (ones when the caller gave none).
 * ``loss_out`` is a C-contiguous ``(N,)`` float64 array receiving each row's *weighted* loss
   ``sample_weight[i] * loss_i`` in nats (0 for an ignored row).
+* ``softmax_ce_labels_loss_top1`` also writes ``top1_out``, a C-contiguous ``(N,)`` uint8 array: 1
+  where the label is the row's argmax with NumPy's rule (the first maximum; a NaN counts as the
+  maximum), else 0 (also for ignored and out-of-range labels). The check runs on each row right
+  after its loss, while the row is in cache: batch scoring gets its accuracy without a second pass.
 * ``grad_out`` is a writable ``(N, C)`` array of the logits' dtype; it may be ``logits`` itself. It
   receives ``grad_scale * sample_weight[i] * d loss_i / d logits[i]``.
 * A row whose target weights are all zero (an ignored row, or zero weights) has loss 0 and a zero

@@ -17,6 +17,7 @@ KERNELS = (
     "log_softmax_rows",
     "softmax_rows",
     "softmax_ce_labels_loss",
+    "softmax_ce_labels_loss_top1",
     "softmax_ce_labels_loss_grad",
     "softmax_ce_probs_loss",
     "softmax_ce_probs_loss_grad",
@@ -119,6 +120,20 @@ def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_i
                                          logits.shape[1])
     loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
     return int(np.count_nonzero(bad))
+
+
+def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ignore_index,
+                                label_smoothing, loss_out, top1_out, n_threads):
+    """``softmax_ce_labels_loss`` plus ``top1_out`` (N,) uint8: 1 where the label is the row's argmax
+    (NumPy's: the first maximum, a NaN counting as the maximum), 0 elsewhere and for ignored and
+    out-of-range labels."""
+    bad = softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_index,
+                                 label_smoothing, loss_out, n_threads)
+    n_classes = logits.shape[1]
+    valid = (labels != ignore_index) & (labels >= 0) & (labels < n_classes)
+    top = np.argmax(logits, axis=1) if n_classes else np.zeros(len(labels), dtype=np.int64)
+    top1_out[:] = valid & (top == labels)
+    return bad
 
 
 def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ignore_index,
