@@ -6,7 +6,8 @@
 Measures, each scoring run in a fresh process (peak resident memory = the process's VmHWM):
   1. peak resident memory scoring the .npy, for the file and for a file a quarter of its size (flat?);
   2. throughput scoring the .npy from the page cache vs the in-memory kernel on the same array;
-  3. Parquet: decoded MB/s, for one fixed-size-list column and for one column per class;
+  3. Parquet: decoded MB/s, for one fixed-size-list column and for one column per class (nullable, as
+     pandas writes them, and declared non-nullable);
   4. textbook NumPy on the same file: its peak memory and time.
 Prints a Markdown table; --json writes the numbers.
 """
@@ -27,6 +28,9 @@ PEAK = textwrap.dedent("""
             if line.startswith("VmHWM"):
                 return int(line.split()[1]) / 1024
     """)
+
+
+PARQUET_LAYOUTS = ("list", "columns", "columns, required")
 
 
 def run_python(code):
@@ -78,27 +82,31 @@ def naive_numpy(predictions, labels):
 
 
 def write_parquet(folder, predictions, labels, rows, layout):
+    """Parquet with row groups of 50,000 rows, uncompressed: ``list`` (one fixed-size-list column),
+    ``columns`` (one column per class, pyarrow's default nullable schema, as pandas writes it) or
+    ``columns, required`` (the same columns declared non-nullable: no definition levels to decode)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     z = np.load(predictions, mmap_mode="r")[:rows]
     y = np.load(labels)[:rows]
-    path = folder / f"predictions-{layout}.parquet"
-    schema = None
-    with_writer = None
-    for start in range(0, rows, 50_000):
-        block = np.ascontiguousarray(z[start:start + 50_000])
-        if layout == "list":
-            columns = {"scores": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), block.shape[1])}
-        else:
-            columns = {f"p_{j}": block[:, j] for j in range(block.shape[1])}
-        table = pa.table({**columns, "label": y[start:start + 50_000]})
-        if with_writer is None:
-            schema = table.schema
-            with_writer = pq.ParquetWriter(path, schema, compression="none")
-        with_writer.write_table(table, row_group_size=50_000)
-    with_writer.close()
+    path = folder / f"predictions-{layout.replace(', ', '-')}.parquet"
+    nullable = layout != "columns, required"
+    if layout == "list":
+        fields = [pa.field("scores", pa.list_(pa.float32(), z.shape[1]))]
+    else:
+        fields = [pa.field(f"p_{j}", pa.float32(), nullable=nullable) for j in range(z.shape[1])]
+    schema = pa.schema(fields + [pa.field("label", pa.int64(), nullable=nullable)])
+    with pq.ParquetWriter(path, schema, compression="none") as writer:
+        for start in range(0, rows, 50_000):
+            block = np.ascontiguousarray(z[start:start + 50_000])
+            if layout == "list":
+                arrays = [pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), type=fields[0].type)]
+            else:
+                arrays = [pa.array(block[:, j]) for j in range(block.shape[1])]
+            table = pa.Table.from_arrays(arrays + [pa.array(y[start:start + 50_000])], schema=schema)
+            writer.write_table(table, row_group_size=50_000)
     return path
 
 
@@ -129,7 +137,7 @@ def main():
         results["score npy"] = score_in_fresh_process(*files["full"])
         results["score npy (a quarter of the rows)"] = score_in_fresh_process(*files["quarter"])
         results["kernel in memory"] = kernel_in_memory(*files["full"])
-        for layout in ("list", "columns"):
+        for layout in PARQUET_LAYOUTS:
             path = write_parquet(folder, *files["full"], args.parquet_rows, layout)
             options = {"prediction_columns": "scores"} if layout == "list" else {}
             results[f"score parquet ({layout})"] = score_in_fresh_process(path, None, **options)
@@ -139,8 +147,8 @@ def main():
     kernel = results["kernel in memory"]
     print(f"| measurement | time | MB/s of predictions | peak resident MB | mean loss |")
     print("|---|---|---|---|---|")
-    for name in ("score npy", "score npy (a quarter of the rows)", "kernel in memory", "score parquet (list)",
-                 "score parquet (columns)", "naive NumPy"):
+    for name in ("score npy", "score npy (a quarter of the rows)", "kernel in memory",
+                 *(f"score parquet ({layout})" for layout in PARQUET_LAYOUTS), "naive NumPy"):
         r = results[name]
         mb = r.get("mb", kernel["mb"])
         print(f"| {name} | {r['seconds']:.3f} s | {mb / r['seconds']:,.0f} | {r.get('peak_mb', float('nan')):,.0f} "
