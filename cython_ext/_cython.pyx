@@ -193,21 +193,22 @@ cdef inline bint _all_equal(const double[::1] w) noexcept nogil:
     return w.shape[0] > 0 and w[0] == w[0]
 
 
-cdef inline void _top1_rows(const floating[:, ::1] logits, const int64_t[::1] labels,
-                            int64_t ignore_index, Py_ssize_t r0, Py_ssize_t nr,
-                            unsigned char *top1) noexcept nogil:
-    """``top1[i] = argmax(logits[i]) == labels[i]`` for rows ``r0 .. r0 + nr`` (0 for ignored and
-    out-of-range labels); called right after those rows' losses, while they are in cache."""
-    cdef Py_ssize_t i, k = logits.shape[1]
+cdef inline void _top1_rows(const floating *z, Py_ssize_t k, const int64_t *labels, int64_t ignore_index,
+                            Py_ssize_t nr, unsigned char *top1) noexcept nogil:
+    """``top1[r] = argmax(z[r]) == labels[r]`` for the ``nr`` rows of ``k`` logits at ``z`` (0 for ignored
+    and out-of-range labels); called right after those rows' losses, while they are in cache.
+    (Pointers, not memoryviews: a memoryview argument costs an atomic reference count per call,
+    which the two threads then fight over.)"""
+    cdef Py_ssize_t r
     cdef int64_t y
-    for i in range(r0, r0 + nr):
-        y = labels[i]
+    for r in range(nr):
+        y = labels[r]
         if y == ignore_index or y < 0 or y >= k:
-            top1[i] = 0
+            top1[r] = 0
         elif floating is float:
-            top1[i] = fx_row_label_is_argmax_f32(&logits[i, 0], k, <Py_ssize_t>y)
+            top1[r] = fx_row_label_is_argmax_f32(z + r * k, k, <Py_ssize_t>y)
         else:
-            top1[i] = fx_row_label_is_argmax_f64(&logits[i, 0], k, <Py_ssize_t>y)
+            top1[r] = fx_row_label_is_argmax_f64(z + r * k, k, <Py_ssize_t>y)
 
 
 cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] labels,
@@ -252,7 +253,7 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
                                              &sample_weight[r0], &loss_out[r0], &class_weight[0],
                                              uniform, W, label_smoothing, grad_scale)
             if top1 != NULL:
-                _top1_rows(logits, labels, ignore_index, r0, nr, top1)
+                _top1_rows(&logits[r0, 0], k, &labels[r0], ignore_index, nr, top1 + r0)
         return bad
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         y = labels[i]
@@ -283,7 +284,7 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
                                                   &class_weight[0], uniform, W, label_smoothing, s,
                                                   grad_scale)
         if top1 != NULL:
-            _top1_rows(logits, labels, ignore_index, i, 1, top1)
+            _top1_rows(&logits[i, 0], k, &labels[i], ignore_index, 1, top1 + i)
     return bad
 
 
