@@ -269,21 +269,25 @@ FX_INLINE ptrdiff_t fx_small_rows(ptrdiff_t n)
 #define FX_SUF f32
 #define FX_EXPFN fx_expf
 #define FX_EXPNP fx_expf_nonpos
+#define FX_SUM_AFTER 1
 #include "fx_rows.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
+#undef FX_SUM_AFTER
 
 #define FX_T double
 #define FX_SUF f64
 #define FX_EXPFN fx_exp
 #define FX_EXPNP fx_exp_nonpos
+#define FX_SUM_AFTER 0
 #include "fx_rows.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
+#undef FX_SUM_AFTER
 
 /* ---------------------------------------------------------------- build information */
 
