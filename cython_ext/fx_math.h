@@ -155,19 +155,19 @@ FX_INLINE double fx_exp_reduce(double xc, double *u_out, double *kf_out)
     /* fdlibm's split of ln2: kf * LN2_HI is exact for |n| < 2^20. */
     double r = xc - kf * 6.93147180369123816490e-01;
     r = r - kf * 1.90821492927058770002e-10;
-    /* Taylor polynomial of degree 13 (truncation error < 4e-18 relative on |r| <= ln2/2). */
-    double p = 1.0 / 6227020800.0;               /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;               /* 1/12! */
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
+    /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c11 r^9): near-minimax, relative error < 8e-18 on
+     * |r| <= ln2/2 (the numba backend's coefficients); two FMAs fewer than the degree-13 Taylor
+     * polynomial it replaces (W2 row kernel 2.0 -> 1.7 ns per element on one AVX2 core). */
+    double p = 2.5130967294335425223e-08;
+    p = p * r + 2.7632656015665298840e-07;
+    p = p * r + 2.7557182027499099364e-06;
+    p = p * r + 2.4801487322007401767e-05;
+    p = p * r + 0.00019841269946590058351;
+    p = p * r + 0.0013888888947827370764;
+    p = p * r + 0.0083333333332986343183;
+    p = p * r + 0.041666666666521959916;
+    p = p * r + 0.16666666666666703461;
+    p = p * r + 0.5000000000000010228;
     *u_out = u;
     *kf_out = kf;
     return p * (r * r) + r + 1.0;
@@ -218,7 +218,9 @@ FX_INLINE double fx_log(double x)
     const int64_t k = (hx >> 20) - 1023 + (i >> 20) - (sub ? 54 : 0);
     const uint64_t fbits = ((uint64_t)(hm | (i ^ 0x3ff00000)) << 32) | (ix & 0xffffffffu);
     const double f = fx_bits_f64(fbits) - 1.0;
-    const double dk = (double)k;
+    /* (double)k by the 2^52 magic number (|k| < 2^31, exact): AVX2 has no int64 -> double
+     * conversion, and with one GCC does not vectorise fx_log there */
+    const double dk = fx_bits_f64((uint64_t)(k + 0x4330000080000000LL)) - 4503601774854144.0;
     const double s = f / (2.0 + f);
     const double z = s * s;
     const double w = z * z;
@@ -267,21 +269,25 @@ FX_INLINE ptrdiff_t fx_small_rows(ptrdiff_t n)
 #define FX_SUF f32
 #define FX_EXPFN fx_expf
 #define FX_EXPNP fx_expf_nonpos
+#define FX_SUM_AFTER 1
 #include "fx_rows.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
+#undef FX_SUM_AFTER
 
 #define FX_T double
 #define FX_SUF f64
 #define FX_EXPFN fx_exp
 #define FX_EXPNP fx_exp_nonpos
+#define FX_SUM_AFTER 0
 #include "fx_rows.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
+#undef FX_SUM_AFTER
 
 /* ---------------------------------------------------------------- build information */
 
