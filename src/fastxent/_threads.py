@@ -14,6 +14,13 @@ import operator
 import os
 
 MAX_THREADS = 256
+# A call is given at most one thread per MIN_ELEMENTS_PER_THREAD elements of work (see
+# `resolve_n_threads`). Measured with the fused softmax CE kernels, C = 1,000 float32, 1 vs 2 threads
+# (docs/benchmarks.md, "Small batch"): with the pool threads still spinning from the previous call,
+# 2 threads win from ~4,000 elements (16,000: 17.0 -> 12.4 us); with them asleep (10 ms between
+# calls) waking one costs 20-40 us, so 2 threads lose up to ~16,000 elements (8,000: 64 -> 82 us;
+# numba often stalls for ms on a busy machine). 8,192 splits the difference: 2 threads from 16,384.
+MIN_ELEMENTS_PER_THREAD = 8_192
 _global_setting = None
 # threads() overrides per context (thread / task), so concurrent callers do not see each other's value.
 _context_setting = contextvars.ContextVar("fastxent_n_threads", default=None)
@@ -56,11 +63,30 @@ def _as_thread_request(n_threads, name="n_threads"):
     return min(n, MAX_THREADS)
 
 
-def resolve_n_threads(n_threads):
-    """Turn a user's ``n_threads`` (None, positive, or negative) into a positive thread count."""
-    if n_threads is None:
-        return get_num_threads()
-    return _as_thread_request(n_threads)
+def resolve_n_threads(n_threads, n_elements=None, n_tasks=None):
+    """Turn a user's ``n_threads`` (None, positive, or negative) into a positive thread count.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        The user's request (validated here).
+    n_elements : int, optional
+        The call's work in array elements. When given, the count is lowered so that each thread has
+        at least `MIN_ELEMENTS_PER_THREAD` of them (at least 1 thread). The results do not depend on
+        the thread count (the kernel contract), so this only changes the speed of small calls.
+    n_tasks : int, optional
+        The number of independent units the kernel shares out (rows, chunks): no more threads.
+
+    Returns
+    -------
+    int
+    """
+    n = get_num_threads() if n_threads is None else _as_thread_request(n_threads)
+    if n_elements is not None:
+        n = min(n, max(1, n_elements // MIN_ELEMENTS_PER_THREAD))
+    if n_tasks is not None:
+        n = min(n, max(1, n_tasks))
+    return n
 
 
 def get_num_threads():

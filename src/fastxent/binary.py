@@ -65,7 +65,7 @@ def _elementwise(kernel_name, x, out, backend, n_threads):
     arr = np.asarray(x)
     dtype = v.compute_dtype(arr.dtype, "x")
     flat = v.as_kernel_array(arr, dtype).reshape(-1)
-    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
+    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, n_elements=flat.size)
     buffer, is_temporary = v.check_out(out, arr.shape, dtype, (flat,), buffer_shape=(flat.size,))
     getattr(kernels, kernel_name)(flat, buffer, n_threads)
     result = v.finish_out(out, buffer, is_temporary, arr.shape)
@@ -289,7 +289,9 @@ def _prepare(x, target, weight, pos_weight, sample_weight, reduction, backend, n
     sw = None if sample_weight is None else v.as_weights(sample_weight, batch_shape, "sample_weight",
                                                           "one weight per row")
     return _Problem(values, name, shape, batch_shape, tgt, None if w is None else w.reshape(n_rows, n_labels),
-                    pw, sw, eps, per_row, reduction, resolve_backend(backend), resolve_n_threads(n_threads))
+                    pw, sw, eps, per_row, reduction, resolve_backend(backend),
+                    resolve_n_threads(n_threads, n_elements=values.size,
+                                      n_tasks=-(-n_rows // chunk_rows_for(n_labels))))  # threads share chunks
 
 
 def _reduce(problem, loss_out, denominator, function_name):

@@ -97,6 +97,7 @@ def _measure(kernel_name, arrays, axis, base, normalize, backend, n_threads):
     dtype = np.result_type(*checked)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
     rows = [_rows(arr, axis, dtype, normalize) for arr in checked]
+    n_threads = resolve_n_threads(n_threads, rows[0].size, rows[0].shape[0])  # validated above; capped here
     out = np.empty(rows[0].shape[0], dtype=np.float64)
     getattr(kernels, kernel_name)(*rows, scale, out, n_threads)
     return _result(out, shape[:axis] + shape[axis + 1:], dtype)
@@ -171,7 +172,7 @@ def surprisal(p, *, base=None, backend="auto", n_threads=None):
     """
     scale = _scale_of(base)
     arr = _as_probabilities(p, "p")
-    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
+    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, np.size(arr))
     flat = v.as_kernel_array(arr).reshape(-1)
     out = np.empty_like(flat)
     kernels.surprisal_elems(flat, scale, out, n_threads)

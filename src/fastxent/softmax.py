@@ -29,7 +29,7 @@ __all__ = [
 
 def _rowwise(kernel_name, logits, out, backend, n_threads):
     z, batch_shape = v.as_logits_2d(logits)
-    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
+    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, z.size, z.shape[0])
     shape = (*batch_shape, z.shape[1])
     buffer, is_temporary = v.check_out(out, shape, z.dtype, (z,))
     getattr(kernels, kernel_name)(z, buffer, n_threads)
@@ -87,7 +87,7 @@ def logsumexp(logits, *, backend="auto", n_threads=None):
         In the computation's dtype; ``-inf`` for an all ``-inf`` row, ``inf`` when it overflows.
     """
     z, batch_shape = v.as_logits_2d(logits)
-    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
+    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, z.size, z.shape[0])
     out = np.empty(z.shape[0], dtype=z.dtype)
     kernels.logsumexp_rows(z, out, n_threads)
     return out.reshape(batch_shape)
@@ -110,17 +110,19 @@ class _Problem:
     n_threads: int
     weighted_classes: bool      # False when weight was None (all ones)
     weighted_rows: bool         # False when sample_weight was None (all ones)
+    all_rows_kept: bool         # True when no label is ignore_index (known from the range check)
 
     def mean_denominator(self):
         """The mean's denominator: the sum over non-ignored rows of sample weight x class weight of
         the label (labels), or the sum of sample weights (probabilities), as torch and scikit-learn."""
         if not self.has_labels:
             return float(np.sum(self.sample_weight)) if self.weighted_rows else float(len(self.sample_weight))
-        kept = self.target != self.ignore_index
+        if self.all_rows_kept or (kept := self.target != self.ignore_index).all():
+            if not (self.weighted_rows or self.weighted_classes):
+                return float(len(self.target))
+            return float(np.sum(self.sample_weight * self.class_weight[self.target]))
         if not (self.weighted_rows or self.weighted_classes):
             return float(np.count_nonzero(kept))
-        if kept.all():
-            return float(np.sum(self.sample_weight * self.class_weight[self.target]))
         return float(np.sum(self.sample_weight[kept] * self.class_weight[self.target[kept]]))
 
     def loss_args(self):
@@ -140,14 +142,17 @@ def _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothin
     n_rows, n_classes = z.shape
     has_labels = v.classify_target(target, (*batch_shape, n_classes)) == "labels"
     if has_labels:
-        tgt = v.as_labels(target, batch_shape, n_classes, ignore_index)
+        tgt, in_range = v.as_labels_checked(target, batch_shape, n_classes, ignore_index)
+        # In range and ignore_index outside [0, C): no label equals it (no count needed for the mean).
+        all_rows_kept = in_range and not 0 <= ignore_index < n_classes
     else:
-        tgt = v.as_probs(target, (*batch_shape, n_classes), z.dtype)
+        tgt, all_rows_kept = v.as_probs(target, (*batch_shape, n_classes), z.dtype), True
     class_weight = v.as_weights(weight, (n_classes,), "weight", "one weight per class")
     sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
     return _Problem(z, batch_shape, tgt, has_labels, class_weight, sample_w.reshape(n_rows), ignore_index,
-                    label_smoothing, reduction, resolve_backend(backend), resolve_n_threads(n_threads),
-                    weight is not None, sample_weight is not None)
+                    label_smoothing, reduction, resolve_backend(backend),
+                    resolve_n_threads(n_threads, z.size, n_rows),
+                    weight is not None, sample_weight is not None, all_rows_kept)
 
 
 def _check_kernel_result(bad_rows):
@@ -187,7 +192,9 @@ def _loss_and_grad(problem, out):
             denominator = problem.mean_denominator()
     # The gradient is scaled as it is written; an all-zero-weight mean has a zero gradient.
     grad_scale = 1.0 / denominator if denominator > 0 else 0.0
-    inputs = (problem.logits, problem.target, problem.class_weight, problem.sample_weight)
+    # Weights made here (None given) cannot overlap out: not checked.
+    inputs = (problem.logits, problem.target, *((problem.class_weight,) if problem.weighted_classes else ()),
+              *((problem.sample_weight,) if problem.weighted_rows else ()))
     buffer, is_temporary = v.check_out(out, shape, problem.logits.dtype, inputs)
     row_loss = np.empty(n_rows, dtype=np.float64)
     _check_kernel_result(problem.kernel("loss_grad")(*problem.loss_args(), grad_scale, row_loss, buffer,
@@ -353,7 +360,7 @@ def softmax_cross_entropy_gradient_hessian(logits, target, *, sample_weight=None
     else:
         tgt = v.as_probs(target, shape, z.dtype)
     sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
-    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
+    kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, z.size, n_rows)
     grad, grad_temporary = v.check_out(grad_out, shape, z.dtype, (z, tgt, sample_w), name="grad_out",
                                        may_alias_first=False)
     hess, hess_temporary = v.check_out(hess_out, shape, z.dtype, (z, tgt, sample_w, grad), name="hess_out",

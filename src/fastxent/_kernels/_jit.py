@@ -36,6 +36,7 @@ import functools
 import inspect
 
 import numba
+import numpy as np
 
 # Everything: FMA contraction and sign-of-zero freedom; IEEE NaN/inf semantics and the written
 # evaluation order are kept (no nnan, ninf, reassoc, arcp, afn).
@@ -80,21 +81,37 @@ def compiled_helper(func):
     return numba.njit(**helper_options())(func)
 
 
-def set_threads_for_call(n_threads):
-    """Set Numba's thread count for the current thread; return the previous one (to restore)."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
-    return previous
+_thread_count_api = None  # (get, set) for this process's Numba, found on the first kernel call
+
+
+def _numba_thread_count_api():
+    """``(get, set)``: Numba's thread count of the current thread.
+
+    ``numba.get_num_threads``/``set_num_threads`` take two locks and validate on every call (~2 us
+    each, measured); once the threading layer is up they call the C functions that Numba keeps as
+    ``numba.np.ufunc.parallel._get_num_threads``/``_set_num_threads`` (~0.2-0.5 us). Those are used
+    when present (the wrapper clamps the count to the valid ``[1, NUMBA_NUM_THREADS]`` itself), else
+    the public pair.
+    """
+    global _thread_count_api
+    if _thread_count_api is None:
+        numba.get_num_threads()  # starts the threading layer, which binds the C functions
+        from numba.np.ufunc import parallel
+        raw = (getattr(parallel, "_get_num_threads", None), getattr(parallel, "_set_num_threads", None))
+        _thread_count_api = raw if all(callable(f) for f in raw) else (numba.get_num_threads,
+                                                                          numba.set_num_threads)
+    return _thread_count_api
 
 
 def _same_array(a, b):
     """True when ``a`` and ``b`` are the same memory with the same layout (``out is logits``)."""
     if a is b:
         return True
-    try:
-        ia, ib = a.__array_interface__, b.__array_interface__
-    except AttributeError:
+    # may_share_memory (a bounds test, ~0.3 us) settles the usual disjoint case before the exact
+    # comparison (each ``__array_interface__`` builds a dict, ~1.5 us).
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.may_share_memory(a, b)):
         return False
+    ia, ib = a.__array_interface__, b.__array_interface__
     return (ia["data"][0] == ib["data"][0] and ia["shape"] == ib["shape"]
             and ia["strides"] == ib["strides"] and ia["typestr"] == ib["typestr"])
 
@@ -105,7 +122,8 @@ def threaded(func=None, *, inplace=None):
 
     ``func``'s last parameter must be ``n_threads``. The wrapper has ``func``'s signature, sets the
     Numba thread count to ``min(n_threads, NUMBA_NUM_THREADS)`` for the call and restores the
-    previous count afterwards, also when the call raises. The compiled dispatcher is available as
+    previous count afterwards, also when the call raises (both skipped when the count is already
+    that: the common case costs one read of it). The compiled dispatcher is available as
     ``wrapper.jitted`` (for ``inspect_asm``/``inspect_llvm``/``signatures``).
 
     ``inplace=(src, out)``: when the ``src`` and ``out`` arguments are the same array, ``None`` is
@@ -133,11 +151,16 @@ def threaded(func=None, *, inplace=None):
             args = signature.bind(*args, **kwargs).args
         if i_src is not None and _same_array(args[i_src], args[i_out]):
             args = args[:i_src] + (None,) + args[i_src + 1:]
-        previous = set_threads_for_call(args[-1])
+        get_count, set_count = _thread_count_api or _numba_thread_count_api()
+        previous, wanted = get_count(), min(args[-1], numba.config.NUMBA_NUM_THREADS)
+        if wanted == previous:  # nothing to set or restore
+            return jitted(*args)
+        # The C setter checks nothing: anything but an int >= 1 goes to Numba's, which raises.
+        (set_count if type(wanted) is int and wanted >= 1 else numba.set_num_threads)(wanted)
         try:
             return jitted(*args)
         finally:
-            numba.set_num_threads(previous)
+            set_count(previous)
 
     wrapper.__signature__ = signature
     wrapper.jitted = jitted
