@@ -42,7 +42,8 @@ def test_bench_quick_prints_the_table_and_writes_json_and_a_plot(tmp_path):
                  "--repeats", "3", "--json", str(report), "--plot", str(picture))
     assert result.returncode == 0, result.stderr
     for pattern in (r"cpu\s+\S", r"openmp\s+enabled", r"small\s+memory floor \(copy\)\s+1\s",
-                    r"W4\s+fastxent cython out=\s+1\s", r"numpy naive", r"scipy"):
+                    r"W4\s+fastxent cython out=\s+1\s", r"numpy naive", r"scipy",
+                    r"W4\s+memory floor \(read\)\s+1\s", r"W4\s+fastxent cython loss only\s+1\s"):
         assert re.search(pattern, result.stdout), pattern
     data = json.loads(report.read_text())
     assert data["machine"]["numpy"] == np.__version__
@@ -51,6 +52,11 @@ def test_bench_quick_prints_the_table_and_writes_json_and_a_plot(tmp_path):
     assert fast["shape"] == [5_000_000] and fast["x_floor"] > 0 and fast["rounds"] >= 3
     assert naive["speedup_vs_naive"] == 1.0 and fast["speedup_vs_naive"] == naive["median_s"] / fast["median_s"]
     assert rows[("small", "memory floor (copy)")]["x_floor"] == 1.0
+    # loss-only rows: against the read floor (the logits and targets read once), no peer ratios
+    loss_only, read_floor = rows[("W4", "fastxent cython loss only")], rows[("W4", "memory floor (read)")]
+    assert loss_only["operation"] == read_floor["operation"] == "loss" and read_floor["x_floor"] == 1.0
+    assert loss_only["x_floor"] == loss_only["median_s"] / read_floor["median_s"]
+    assert loss_only["speedup_vs_naive"] is None and fast["operation"] == "loss+grad"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.png"]  # no temporaries left
 

@@ -6,6 +6,9 @@ Every competitor's result is checked against float64 maths before it is timed (w
 the Numba JIT and the peers' own compilers), so compile time never enters a measurement. Times are
 medians of several calls; the floor is a multithreaded copy of the same bytes (softmax: read the
 logits, write one array of their size; binary: read the logits and the targets, write one array).
+fastxent's loss-only calls are measured against a read floor (the inputs summed once). The floors and
+fastxent's calls are timed interleaved, one call of each per round, so that a drift of the machine's
+memory bandwidth during the run moves them together and their ratios stay meaningful.
 """
 
 import importlib
@@ -43,7 +46,7 @@ class Workload:
 
 WORKLOADS = {w.name: w for w in (
     Workload("W1", "softmax", (100_000, 1_000), "float32", "softmax CE, 100,000 x 1,000"),
-    Workload("W2", "softmax", (100_000, 1_000), "float64", "softmax CE, 100,000 x 1,000, float64"),
+    Workload("W2", "softmax", (100_000, 1_000), "float64", "softmax CE, 100,000 x 1,000"),
     Workload("W3", "softmax", (2_000_000, 10), "float32", "softmax CE, 2,000,000 x 10 (small C)"),
     Workload("W4", "binary", (50_000_000,), "float32", "binary CE with logits, 50,000,000"),
     Workload("W5", "multilabel", (200_000, 500), "float32", "multi-label CE, 200,000 x 500"),
@@ -66,6 +69,7 @@ class Measurement:
     min_s: float
     rounds: int
     gb_per_s: float
+    operation: str = "loss+grad"  # or "loss": fastxent's loss-only calls and the read floor
     x_floor: object = None
     speedup_vs_naive: object = None
     speedup_vs_fastest_peer: object = None
@@ -93,20 +97,31 @@ def make_inputs(workload, seed=1234):
     return logits, (rng.random(workload.shape) < 0.3).astype(workload.dtype)
 
 
-def bytes_moved(workload, logits, target):
-    """The fused loss + gradient's compulsory traffic: inputs read once, the gradient written once."""
-    return logits.nbytes * 2 + target.nbytes
+def bytes_moved(workload, logits, target, operation="loss+grad"):
+    """The compulsory traffic: inputs read once, and for "loss+grad" the gradient written once."""
+    return logits.nbytes * (2 if operation == "loss+grad" else 1) + target.nbytes
 
 
 # --------------------------------------------------------------------------- competitors
 
 
-def _fastxent(backend, threads, with_out):
-    def make(workload, logits, target):
-        function = {"softmax": fastxent.softmax_cross_entropy_with_grad,
-                    "binary": fastxent.binary_cross_entropy_with_logits_with_grad,
-                    "multilabel": fastxent.multilabel_cross_entropy_with_grad}[workload.kind]
-        out = np.empty_like(logits) if with_out else None
+_FUSED = {"softmax": "softmax_cross_entropy_with_grad", "binary": "binary_cross_entropy_with_logits_with_grad",
+          "multilabel": "multilabel_cross_entropy_with_grad"}
+_LOSS_ONLY = {"softmax": "softmax_cross_entropy", "binary": "binary_cross_entropy_with_logits",
+              "multilabel": "multilabel_cross_entropy"}
+
+
+def _fastxent(backend, threads, mode):
+    """fastxent's call: ``mode`` "out" (fused, into a preallocated gradient), "alloc" (fused, the call
+    allocates the gradient) or "loss" (the loss only). ``make``'s ``out`` is the preallocated
+    gradient for "out" (one buffer can serve several competitors; None: a new one)."""
+    def make(workload, logits, target, out=None):
+        function = getattr(fastxent, (_LOSS_ONLY if mode == "loss" else _FUSED)[workload.kind])
+        if mode == "loss":
+            return lambda: function(logits, target, backend=backend, n_threads=threads)
+        if mode == "out" and out is None:
+            out = np.empty_like(logits)
+        out = out if mode == "out" else None
         return lambda: function(logits, target, backend=backend, n_threads=threads, out=out)
     return make
 
@@ -219,13 +234,19 @@ def competitors(backends, threads):
     rows = []
     for backend in backends:
         for n in threads:
-            rows.append((f"fastxent {backend} out=", "fastxent", n, _fastxent(backend, n, True)))
-            rows.append((f"fastxent {backend}", "fastxent", n, _fastxent(backend, n, False)))
+            rows.append((f"fastxent {backend} out=", "fastxent", n, _fastxent(backend, n, "out")))
+            rows.append((f"fastxent {backend}", "fastxent", n, _fastxent(backend, n, "alloc")))
     rows += [("numpy naive", "baseline", 1, _naive), ("scipy", "baseline", 1, _scipy)]
     for n in sorted(set(threads)):
         rows += [("scikit-learn", "peer", n, _sklearn(n)), ("pytorch", "peer", n, _torch(n))]
     rows.append(("jax", "peer", 0, _jax))  # XLA picks its own threads
     return rows
+
+
+def loss_only_competitors(backends, threads):
+    """``(name, family, threads, make)`` of fastxent's loss-only calls (measured against the read floor)."""
+    return [(f"fastxent {backend} loss only", "fastxent", n, _fastxent(backend, n, "loss"))
+            for backend in backends for n in threads]
 
 
 # --------------------------------------------------------------------------- checking and timing
@@ -263,6 +284,12 @@ def check_result(workload, result, logits, target, wanted_loss, elements=4096):
         raise AssertionError("the gradient differs from the float64 reference")
 
 
+def check_loss(workload, loss, wanted_loss):
+    """Raise AssertionError unless a loss-only call's ``loss`` agrees with float64 maths (1e-4 relative)."""
+    if not abs(float(loss) - wanted_loss) <= 1e-4 * abs(wanted_loss):
+        raise AssertionError(f"loss {float(loss)} differs from the float64 reference {wanted_loss}")
+
+
 def time_calls(fn, repeats, max_seconds):
     """``(median, min, rounds)`` of ``fn()``'s wall time over ``repeats`` calls (fewer, at least 3,
     when they exceed ``max_seconds`` in total)."""
@@ -273,6 +300,35 @@ def time_calls(fn, repeats, max_seconds):
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times)), float(min(times)), len(times)
+
+
+def time_interleaved(fns, repeats, max_seconds):
+    """`time_calls` for several callables at once, round-robin: each round calls every one of ``fns``
+    (a dict) once, so that they all see the same machine. Returns ``{name: (median, min, rounds)}``."""
+    times = {name: [] for name in fns}
+    deadline = time.perf_counter() + max_seconds * len(fns)
+    rounds = 0
+    while rounds < repeats and (rounds < 3 or time.perf_counter() < deadline):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+        rounds += 1
+    return {name: (float(np.median(t)), float(min(t)), rounds) for name, t in times.items()}
+
+
+def _with_numba_threads(run, threads):
+    import numba
+
+    def run_with_threads():
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            run()
+        finally:
+            numba.set_num_threads(previous)
+    run_with_threads()  # compiles
+    return run_with_threads
 
 
 def floor_copy(workload, logits, target, threads):
@@ -299,16 +355,38 @@ def floor_copy(workload, logits, target, threads):
 
         def run():
             read_two_write_one(dst, flat, second)
+    return _with_numba_threads(run, threads)
 
-    def run_with_threads():
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
-            run()
-        finally:
-            numba.set_num_threads(previous)
-    run_with_threads()  # compiles
-    return run_with_threads
+
+def floor_read(workload, logits, target, threads):
+    """The loss-only call's floor: a ``prange`` sum of the inputs it must read (softmax: the logits;
+    binary: the logits and the targets), vectorised (reassociated: the value is not used)."""
+    import numba
+
+    @numba.njit(parallel=True, cache=False, fastmath={"reassoc", "nsz"})
+    def read_one(a):
+        total = 0.0
+        for i in numba.prange(a.shape[0]):
+            total += a[i]
+        return total
+
+    @numba.njit(parallel=True, cache=False, fastmath={"reassoc", "nsz"})
+    def read_two(a, b):
+        total = 0.0
+        for i in numba.prange(a.shape[0]):
+            total += a[i] + b[i]
+        return total
+
+    flat = logits.reshape(-1)
+    if workload.kind == "softmax":
+        def run():
+            read_one(flat)
+    else:
+        second = target.reshape(-1)
+
+        def run():
+            read_two(flat, second)
+    return _with_numba_threads(run, threads)
 
 
 def run_benchmarks(workloads, backends, threads, *, quick=False, dtype=None, repeats=None, progress=None,
@@ -347,33 +425,65 @@ def run_benchmarks(workloads, backends, threads, *, quick=False, dtype=None, rep
     for name in workloads:
         workload = WORKLOADS[name].sized(quick, dtype)
         logits, target = make_inputs(workload)
-        traffic = bytes_moved(workload, logits, target)
         wanted = reference_loss(workload, logits, target)
         measured = []
+
+        def record(label, family, n, operation, timing, peak=None):
+            median, low, rounds = timing
+            traffic = bytes_moved(workload, logits, target, operation)
+            measured.append(Measurement(name, workload.shape, workload.dtype, label, family, n, median, low, rounds,
+                                        traffic / median / 1e9, operation, peak_extra_bytes=peak))
+
+        # The floors and fastxent's calls, checked, then timed interleaved; one gradient buffer serves
+        # every out= call.
+        out = np.empty_like(logits)
+        timed = {}
         for n in sorted(set(threads)):
             if progress:
-                progress(f"{name} floor t{n}")
-            median, low, rounds = time_calls(floor_copy(workload, logits, target, n), repeats, max_seconds)
-            measured.append(Measurement(name, workload.shape, workload.dtype, "memory floor (copy)", "floor", n,
-                                        median, low, rounds, traffic / median / 1e9))
+                progress(f"{name} floors t{n}")
+            timed[("memory floor (copy)", "floor", n, "loss+grad")] = floor_copy(workload, logits, target, n)
+            timed[("memory floor (read)", "floor", n, "loss")] = floor_read(workload, logits, target, n)
+        for operation, rows in (("loss+grad", competitors(backends, threads)),
+                                ("loss", loss_only_competitors(backends, threads))):
+            for label, family, n, make in rows:
+                if family != "fastxent":
+                    continue
+                if progress:
+                    progress(f"{name} {label} t{n} (check)")
+                fn = make(workload, logits, target, out=out)
+                result = fn()
+                if operation == "loss":
+                    check_loss(workload, result, wanted)
+                else:
+                    check_result(workload, result, logits, target, wanted)
+                del result
+                timed[(label, family, n, operation)] = fn
+        if progress:
+            progress(f"{name} floors and fastxent, interleaved")
+        for key, timing in time_interleaved(timed, repeats, max_seconds).items():
+            label, family, n, operation = key
+            peak = (peak_extra_memory(name, label, n, quick, dtype)
+                    if memory and family == "fastxent" else None)
+            record(label, family, n, operation, timing, peak)
+        del timed, out
+
         for label, family, n, make in competitors(backends, threads):
+            if family == "fastxent":
+                continue
             if progress:
                 progress(f"{name} {label}" + (f" t{n}" if n else ""))
             try:
                 fn = make(workload, logits, target)
                 check_result(workload, fn(), logits, target, wanted)
-            except Exception as exc:  # noqa: BLE001 - a peer's failure is reported, fastxent's is raised
-                if family == "fastxent" and not isinstance(exc, Unavailable):
-                    raise
+            except Exception as exc:  # noqa: BLE001 - a peer's failure is reported, not raised
                 if skipped is not None:
                     reason = str(exc) if isinstance(exc, Unavailable) else f"failed: {type(exc).__name__}: {exc}"
                     skipped.append((name, label, reason))
                 continue
-            median, low, rounds = time_calls(fn, repeats, max_seconds)
+            timing = time_calls(fn, repeats, max_seconds)
             del fn
-            peak = peak_extra_memory(name, label, n, quick, dtype) if memory else None
-            measured.append(Measurement(name, workload.shape, workload.dtype, label, family, n, median, low, rounds,
-                                        traffic / median / 1e9, peak_extra_bytes=peak))
+            record(label, family, n, "loss+grad", timing,
+                   peak_extra_memory(name, label, n, quick, dtype) if memory else None)
         _add_ratios(measured)
         results += measured
         del logits, target
@@ -393,8 +503,8 @@ def _peak_extra_in_this_process(workload_name, competitor, threads, quick, dtype
 
     workload = WORKLOADS[workload_name].sized(quick, dtype)
     logits, target = make_inputs(workload)
-    make = next(m for label, _, n, m in competitors(["cython", "numba"], [threads]) if label == competitor
-                and n in (threads, 0))
+    rows = competitors(["cython", "numba"], [threads]) + loss_only_competitors(["cython", "numba"], [threads])
+    make = next(m for label, _, n, m in rows if label == competitor and n in (threads, 0))
     fn = make(workload, logits, target)
     fn()  # warm-up: JIT compiles and thread pools start outside the measurement
     gc.collect()
@@ -420,13 +530,18 @@ def peak_extra_memory(workload_name, competitor, threads, quick=False, dtype=Non
 
 
 def _add_ratios(measured):
-    floor = min((m.median_s for m in measured if m.family == "floor"), default=None)
+    """Each row's multiple of its operation's fastest floor; for loss + gradient rows also the speed-ups
+    over textbook NumPy and the fastest peer (which are timed for loss + gradient only)."""
+    floors = {op: min((m.median_s for m in measured if m.family == "floor" and m.operation == op), default=None)
+              for op in ("loss+grad", "loss")}
     naive = next((m.median_s for m in measured if m.competitor == "numpy naive"), None)
     peer = min((m.median_s for m in measured if m.family == "peer"), default=None)
     for m in measured:
+        floor = floors[m.operation]
         m.x_floor = m.median_s / floor if floor else None
-        m.speedup_vs_naive = naive / m.median_s if naive else None
-        m.speedup_vs_fastest_peer = peer / m.median_s if peer else None
+        if m.operation == "loss+grad":
+            m.speedup_vs_naive = naive / m.median_s if naive else None
+            m.speedup_vs_fastest_peer = peer / m.median_s if peer else None
 
 
 # --------------------------------------------------------------------------- reporting
@@ -473,6 +588,9 @@ def _ratio(value):
 def format_table(results):
     """A plain-text table of ``results`` grouped by workload."""
     header = ("workload", "competitor", "threads", "median", "GB/s", "x floor", "x naive", "x peer")
+    # per workload, loss + gradient first, then the loss-only rows with their read floor
+    order = {name: k for k, name in enumerate(dict.fromkeys(m.workload for m in results))}
+    results = sorted(results, key=lambda m: (order[m.workload], m.operation != "loss+grad"))
     with_memory = any(m.peak_extra_bytes is not None for m in results)
     header += ("peak extra MB",) if with_memory else ()
     rows = [header]
@@ -516,14 +634,15 @@ def plot_results(results, path):
     figure, axes = plt.subplots(len(workloads), 1, figsize=(9, 2.0 + 0.32 * max(
         sum(1 for m in results if m.workload == w) for w in workloads) * len(workloads)), squeeze=False)
     for ax, name in zip(axes[:, 0], workloads):
-        rows = [m for m in results if m.workload == name and m.family != "floor"]
+        rows = [m for m in results if m.workload == name and m.family != "floor" and m.operation == "loss+grad"]
         labels = [f"{m.competitor}" + (f" t{m.threads}" if m.threads else "") for m in rows]
         colors = [{"fastxent": "tab:blue", "baseline": "tab:gray", "peer": "tab:orange"}[m.family] for m in rows]
         ax.barh(range(len(rows)), [m.median_s for m in rows], color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.set_xscale("log")
         ax.invert_yaxis()
-        floor = min((m.median_s for m in results if m.workload == name and m.family == "floor"), default=None)
+        floor = min((m.median_s for m in results if m.workload == name and m.family == "floor"
+                     and m.operation == "loss+grad"), default=None)
         if floor:
             ax.axvline(floor, color="tab:red", linestyle="--", linewidth=1, label="memory floor")
             ax.legend(fontsize=7, loc="lower right")

@@ -225,7 +225,13 @@ def bench(args):
     backends = [b for b in args.backend if _backends.is_available(b)]
     for missing in sorted(set(args.backend) - set(backends)):
         skipped.append(("*", f"fastxent {missing}", _backends._failed.get(missing, "unavailable")))
-    per_workload = 2 + len(backends) * 2 * len(args.threads) + 2 * len(set(args.threads)) + 1
+    # progress steps per workload: the floors per thread count, each fastxent call's check, the
+    # interleaved timing, and each of the others
+    competitors = benchmarking.competitors(backends, args.threads)
+    fastxent_calls = sum(family == "fastxent" for _, family, _, _ in competitors)
+    per_workload = (len(set(args.threads)) + fastxent_calls
+                    + len(benchmarking.loss_only_competitors(backends, args.threads)) + 1
+                    + len(competitors) - fastxent_calls)
     with tqdm(total=len(args.workload) * per_workload, desc="fastxent bench", unit="run", leave=False,
               disable=None) as bar:
         def progress(label):
