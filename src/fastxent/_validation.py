@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from fastxent import _scratch
+
 REDUCTIONS = ("mean", "sum", "none")
 
 # The common case takes fast paths that skip coercions which would return their input unchanged:
@@ -151,11 +153,10 @@ def as_probs(target, logits_shape, dtype):
 
 
 def as_weights(weight, shape, name, what):
-    """A C-contiguous float64 weight array of exactly ``shape``: finite and non-negative; ones if None."""
+    """A C-contiguous float64 weight array of exactly ``shape``: finite and non-negative; if None,
+    read-only ones (reused between calls, `_scratch.ones`)."""
     if weight is None:
-        ones = np.empty(shape, dtype=np.float64)
-        ones.fill(1.0)  # half the cost of np.ones for the small arrays where it shows
-        return ones
+        return _scratch.ones(math.prod(shape)).reshape(shape)
     w = np.asarray(weight)
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {w.dtype}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastxent import _scratch
 from fastxent import _validation as v
 from fastxent._backends import resolve_backend
 from fastxent._threads import resolve_n_threads
@@ -196,10 +197,13 @@ def _loss_and_grad(problem, out):
     inputs = (problem.logits, problem.target, *((problem.class_weight,) if problem.weighted_classes else ()),
               *((problem.sample_weight,) if problem.weighted_rows else ()))
     buffer, is_temporary = v.check_out(out, shape, problem.logits.dtype, inputs)
-    row_loss = np.empty(n_rows, dtype=np.float64)
-    _check_kernel_result(problem.kernel("loss_grad")(*problem.loss_args(), grad_scale, row_loss, buffer,
-                                                     problem.n_threads))
-    return _reduce(problem, row_loss, denominator), v.finish_out(out, buffer, is_temporary, shape)
+    row_loss = _scratch.take_rows(n_rows)
+    try:
+        _check_kernel_result(problem.kernel("loss_grad")(*problem.loss_args(), grad_scale, row_loss, buffer,
+                                                         problem.n_threads))
+        return _reduce(problem, row_loss, denominator), v.finish_out(out, buffer, is_temporary, shape)
+    finally:
+        _scratch.give_back(row_loss)
 
 
 _PARAMETERS_DOC = """
@@ -245,9 +249,12 @@ def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ig
     problem = _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
                        backend, n_threads)
     denominator = problem.mean_denominator() if reduction == "mean" else 1.0
-    row_loss = np.empty(problem.logits.shape[0], dtype=np.float64)
-    _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
-    return _reduce(problem, row_loss, denominator)
+    row_loss = _scratch.take_rows(problem.logits.shape[0])
+    try:
+        _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
+        return _reduce(problem, row_loss, denominator)
+    finally:
+        _scratch.give_back(row_loss)
 
 
 def softmax_cross_entropy_grad(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,

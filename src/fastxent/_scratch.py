@@ -1,0 +1,55 @@
+"""Buffers the Python layer reuses between calls: all-ones weights and the per-row loss buffer.
+
+Fresh memory is faulted in on its first touch, which is not free: for a 2,000,000 x 10 float32
+softmax call (16 MB of float64 per-row losses and 16 MB of sample weights) the two fresh buffers
+cost ~7 ms of a ~21 ms call on the 2-core EPYC of docs/benchmarks.md. Buffers of up to
+``MAX_ELEMENTS`` float64 elements are therefore kept (at most one of each per Python thread and
+``MAX_ELEMENTS * 8`` bytes each); longer ones are allocated per call, where their cost is small next
+to the call's.
+
+The ones are read-only (a kernel or a caller that tried to write them would raise), so one buffer
+serves every thread. The row buffer is writable scratch, never returned to the user: it is taken
+for one call and given back after it, per thread (the kernels release the GIL, so two threads can
+be inside fastxent at once), and a nested call on the same thread simply gets a fresh buffer.
+"""
+
+import threading
+
+import numpy as np
+
+MAX_ELEMENTS = 1 << 22  # 32 MiB of float64
+
+_ones = np.ones(0)
+_ones.flags.writeable = False
+_local = threading.local()
+
+
+def ones(n):
+    """A read-only float64 array of ``n`` ones: a view of a shared buffer for ``n <= MAX_ELEMENTS``."""
+    global _ones
+    if n > MAX_ELEMENTS:
+        fresh = np.ones(n)
+        fresh.flags.writeable = False
+        return fresh
+    if n > _ones.shape[0]:
+        grown = np.ones(min(MAX_ELEMENTS, max(n, 2 * _ones.shape[0])))
+        grown.flags.writeable = False
+        _ones = grown  # one assignment: another thread sees the old buffer or the new one, both ones
+    return _ones[:n]
+
+
+def take_rows(n):
+    """A writable float64 scratch array of ``n`` elements for one call; hand it back with `give_back`."""
+    cached = getattr(_local, "rows", None)
+    if cached is None or cached.shape[0] < n or n > MAX_ELEMENTS:
+        return np.empty(n)
+    _local.rows = None  # taken: a nested call on this thread gets its own
+    return cached[:n]
+
+
+def give_back(rows):
+    """Keep ``rows`` (from `take_rows`) for this thread's next call, if it is worth keeping."""
+    base = rows if rows.base is None else rows.base
+    cached = getattr(_local, "rows", None)
+    if base.shape[0] <= MAX_ELEMENTS and (cached is None or cached.shape[0] < base.shape[0]):
+        _local.rows = base
