@@ -326,7 +326,9 @@ def build_parser():
                     "backends, textbook NumPy, SciPy, and scikit-learn / PyTorch / JAX when importable), "
                     "each checked against float64 maths first, and reports median time, GB/s, the "
                     "multiple of the memory floor (a copy of the same bytes, measured in the same run) "
-                    "and the speed-up over naive NumPy and over the fastest peer. Workloads: "
+                    "and the speed-up over naive NumPy and over the fastest peer; then fastxent's "
+                    "loss-only calls against a read floor (the inputs read once). The floors and "
+                    "fastxent's calls are timed interleaved, one call of each per round. Workloads: "
                     + "; ".join(f"{w.name}: {w.description}, {w.dtype}" for w in WORKLOADS.values()))
     bench_parser.add_argument("--workload", type=_comma_list("workload", list(WORKLOADS)),
                               default=["W1", "W3", "W4", "W5", "small"],
