@@ -7,8 +7,11 @@ cost ~7 ms of a ~21 ms call on the 2-core EPYC of docs/benchmarks.md. Buffers of
 ``MAX_ELEMENTS * 8`` bytes each); longer ones are allocated per call, where their cost is small next
 to the call's.
 
-The ones are read-only (a kernel or a caller that tried to write them would raise), so one buffer
-serves every thread. The row buffer is writable scratch, never returned to the user: it is taken
+One buffer of ones serves every thread: nothing writes it (the Cython kernels take weights as
+``const`` memoryviews, the Numba kernels only read them, and the Python layer scales weights into new
+arrays; tests/test_scratch.py checks it still holds ones after calls of every backend). It stays a
+writable array on purpose: a read-only one is a different Numba type, which doubles the compiled
+specialisations of every kernel. The row buffer is writable scratch, never returned to the user: it is taken
 for one call and given back after it, per thread (the kernels release the GIL, so two threads can
 be inside fastxent at once), and a nested call on the same thread simply gets a fresh buffer.
 """
@@ -20,20 +23,16 @@ import numpy as np
 MAX_ELEMENTS = 1 << 22  # 32 MiB of float64
 
 _ones = np.ones(0)
-_ones.flags.writeable = False
 _local = threading.local()
 
 
 def ones(n):
-    """A read-only float64 array of ``n`` ones: a view of a shared buffer for ``n <= MAX_ELEMENTS``."""
+    """A float64 array of ``n`` ones, never to be written: a view of a shared buffer for ``n <= MAX_ELEMENTS``."""
     global _ones
     if n > MAX_ELEMENTS:
-        fresh = np.ones(n)
-        fresh.flags.writeable = False
-        return fresh
+        return np.ones(n)
     if n > _ones.shape[0]:
         grown = np.ones(min(MAX_ELEMENTS, max(n, 2 * _ones.shape[0])))
-        grown.flags.writeable = False
         _ones = grown  # one assignment: another thread sees the old buffer or the new one, both ones
     return _ones[:n]
 

@@ -154,7 +154,7 @@ def as_probs(target, logits_shape, dtype):
 
 def as_weights(weight, shape, name, what):
     """A C-contiguous float64 weight array of exactly ``shape``: finite and non-negative; if None,
-    read-only ones (reused between calls, `_scratch.ones`)."""
+    ones shared between calls (`_scratch.ones`: never write them)."""
     if weight is None:
         return _scratch.ones(math.prod(shape)).reshape(shape)
     w = np.asarray(weight)
