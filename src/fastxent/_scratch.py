@@ -32,15 +32,15 @@ def ones(n):
     if n > MAX_ELEMENTS:
         return np.ones(n)
     if n > _ones.shape[0]:
-        grown = np.ones(min(MAX_ELEMENTS, max(n, 2 * _ones.shape[0])))
-        _ones = grown  # one assignment: another thread sees the old buffer or the new one, both ones
+        # one assignment: another thread sees the old buffer or the new one, both ones
+        _ones = np.ones(min(MAX_ELEMENTS, max(n, 2 * _ones.shape[0])))
     return _ones[:n]
 
 
 def take_rows(n):
     """A writable float64 scratch array of ``n`` elements for one call; hand it back with `give_back`."""
     cached = getattr(_local, "rows", None)
-    if cached is None or cached.shape[0] < n or n > MAX_ELEMENTS:
+    if cached is None or cached.shape[0] < n:  # (a kept buffer is at most MAX_ELEMENTS long)
         return np.empty(n)
     _local.rows = None  # taken: a nested call on this thread gets its own
     return cached[:n]

@@ -119,9 +119,10 @@ def _fastxent(backend, threads, mode):
         function = getattr(fastxent, (_LOSS_ONLY if mode == "loss" else _FUSED)[workload.kind])
         if mode == "loss":
             return lambda: function(logits, target, backend=backend, n_threads=threads)
-        if mode == "out" and out is None:
+        if mode == "alloc":
+            out = None
+        elif out is None:
             out = np.empty_like(logits)
-        out = out if mode == "out" else None
         return lambda: function(logits, target, backend=backend, n_threads=threads, out=out)
     return make
 
