@@ -16,6 +16,7 @@ for one call and given back after it, per thread (the kernels release the GIL, s
 be inside fastxent at once), and a nested call on the same thread simply gets a fresh buffer.
 """
 
+import contextlib
 import threading
 
 import numpy as np
@@ -52,3 +53,13 @@ def give_back(rows):
     cached = getattr(_local, "rows", None)
     if base.shape[0] <= MAX_ELEMENTS and (cached is None or cached.shape[0] < base.shape[0]):
         _local.rows = base
+
+
+@contextlib.contextmanager
+def rows(n):
+    """``with rows(n) as row_loss:`` a `take_rows` buffer for the block, given back after it."""
+    buffer = take_rows(n)
+    try:
+        yield buffer
+    finally:
+        give_back(buffer)

@@ -225,13 +225,10 @@ def bench(args):
     backends = [b for b in args.backend if _backends.is_available(b)]
     for missing in sorted(set(args.backend) - set(backends)):
         skipped.append(("*", f"fastxent {missing}", _backends._failed.get(missing, "unavailable")))
-    # progress steps per workload: the floors per thread count, each fastxent call's check, the
-    # interleaved timing, and each of the others
-    competitors = benchmarking.competitors(backends, args.threads)
-    fastxent_calls = sum(family == "fastxent" for _, family, _, _ in competitors)
-    per_workload = (len(set(args.threads)) + fastxent_calls
-                    + len(benchmarking.loss_only_competitors(backends, args.threads)) + 1
-                    + len(competitors) - fastxent_calls)
+    # progress steps per workload: the floors per thread count, one per competitor (fastxent's
+    # checks, the others' timings) and loss-only call, and the interleaved timing
+    per_workload = (len(set(args.threads)) + len(benchmarking.competitors(backends, args.threads))
+                    + len(benchmarking.loss_only_competitors(backends, args.threads)) + 1)
     with tqdm(total=len(args.workload) * per_workload, desc="fastxent bench", unit="run", leave=False,
               disable=None) as bar:
         def progress(label):

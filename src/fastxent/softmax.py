@@ -197,13 +197,10 @@ def _loss_and_grad(problem, out):
     inputs = (problem.logits, problem.target, *((problem.class_weight,) if problem.weighted_classes else ()),
               *((problem.sample_weight,) if problem.weighted_rows else ()))
     buffer, is_temporary = v.check_out(out, shape, problem.logits.dtype, inputs)
-    row_loss = _scratch.take_rows(n_rows)
-    try:
+    with _scratch.rows(n_rows) as row_loss:
         _check_kernel_result(problem.kernel("loss_grad")(*problem.loss_args(), grad_scale, row_loss, buffer,
                                                          problem.n_threads))
         return _reduce(problem, row_loss, denominator), v.finish_out(out, buffer, is_temporary, shape)
-    finally:
-        _scratch.give_back(row_loss)
 
 
 _PARAMETERS_DOC = """
@@ -249,12 +246,9 @@ def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ig
     problem = _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
                        backend, n_threads)
     denominator = problem.mean_denominator() if reduction == "mean" else 1.0
-    row_loss = _scratch.take_rows(problem.logits.shape[0])
-    try:
+    with _scratch.rows(problem.logits.shape[0]) as row_loss:
         _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
         return _reduce(problem, row_loss, denominator)
-    finally:
-        _scratch.give_back(row_loss)
 
 
 def softmax_cross_entropy_grad(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,
