@@ -61,6 +61,7 @@ cdef extern from "fx_math.h" nogil:
     int FX_OPENMP_ENABLED
     long FX_OPENMP_SPEC
     int FX_BUILD_NATIVE
+    int FX_TILE16_AVAILABLE
     const char *FX_BUILD_COMPILER_ID
     const char *FX_BUILD_COMPILER_VERSION
     const char *FX_BUILD_C_FLAGS
@@ -79,6 +80,8 @@ BUILD_INFO = {
     "openmp": bool(FX_OPENMP_ENABLED),
     "openmp_version": FX_BUILD_OPENMP_VERSION.decode("utf-8", "replace") or None,
     "openmp_spec_date": int(FX_OPENMP_SPEC) or None,
+    # float32 labels with <= 16 classes: 16-row AVX-512 tiles (fx_tile16.h), else row by row
+    "avx512_small_class_tiles": bool(FX_TILE16_AVAILABLE),
 }
 
 

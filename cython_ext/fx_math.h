@@ -265,29 +265,40 @@ FX_INLINE ptrdiff_t fx_small_rows(ptrdiff_t n)
 #define FX_CAT_(a, b) a##_##b
 #define FX_CAT(a, b) FX_CAT_(a, b)
 
+/* The AVX-512 16-row tiles for float rows of at most 16 classes (fx_tile16.h); 0 elsewhere. */
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define FX_TILE16_AVAILABLE 1
+#else
+#define FX_TILE16_AVAILABLE 0
+#endif
+
 #define FX_T float
 #define FX_SUF f32
 #define FX_EXPFN fx_expf
 #define FX_EXPNP fx_expf_nonpos
 #define FX_SUM_AFTER 1
+#define FX_TILE16 FX_TILE16_AVAILABLE
 #include "fx_rows.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
 #undef FX_SUM_AFTER
+#undef FX_TILE16
 
 #define FX_T double
 #define FX_SUF f64
 #define FX_EXPFN fx_exp
 #define FX_EXPNP fx_exp_nonpos
 #define FX_SUM_AFTER 0
+#define FX_TILE16 0
 #include "fx_rows.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
 #undef FX_SUM_AFTER
+#undef FX_TILE16
 
 /* ---------------------------------------------------------------- build information */
 
