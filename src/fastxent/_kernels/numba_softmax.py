@@ -22,10 +22,10 @@ Row algorithm (a row of 1000 float32 is 4 KB, so it stays in L1 between passes):
 
 Few classes (``C <= _SMALL_C``, labels kernels): the per-row work above (a log per row, short
 loops with vector epilogues) would dominate, so rows are taken a block at a time (``_small_rows(C)``
-rows, a function of ``C`` only, in chunks of ``_SMALL_CHUNK`` blocks per ``prange`` iteration):
-``z - m`` of every row of the block is written to the output (or a scratch buffer), ``exp`` runs
-over the whole contiguous block in one vector loop, then the row sums and gradients, and finally
-the log of all the block's sums (``vlog``, vectorised) and the losses. Same per-row formulas.
+rows, a function of ``C`` only, in chunks of ``_SMALL_CHUNK`` blocks per ``prange`` iteration),
+transposed into a scratch tile (class-major): every per-row step (max, ``exp``, float64 sums, the
+log of all the block's sums with ``vlog``, losses, gradient factors) is then a vector loop over the
+block's rows, and the gradient is transposed back. Same per-row formulas.
 
 Ignored rows get loss 0 and a zero gradient row (whatever their logits hold); rows with an
 out-of-range label get a NaN loss and a NaN gradient row and are counted (never used as an index).
@@ -35,7 +35,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._jit import helper_options, inline_helper, threaded
+from ._jit import compiled_helper, helper_options, inline_helper, threaded
 from ._numba_optional import flat_or, row_or, store
 from ._numba_math import as_dtype_of, radd, vexp, vlog, vmax
 from .numpy_softmax import KERNELS
@@ -226,33 +226,31 @@ def _small_rows(n_classes):
     return min(_SMALL_ELEMS // n_classes, _SMALL_MAXROWS)
 
 
-@inline_helper
+@compiled_helper
 def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ignore_index,
-                  keep, smooth, sample_weight, gscale, loss_out, sc, kind):
+                  keep, smooth, sample_weight, gscale, loss_out, sc, kind, zs):
     """Labels loss (and gradient if ``with_grad``) of rows ``r0 .. r0 + nr`` on flat arrays.
 
-    ``zf`` is the flat logits (it may be ``gf``); the scratch ``ef`` (>= nr * C) receives
-    ``exp(z - m)`` of the block; with ``with_grad`` the flat ``grad_out`` ``gf`` receives the
-    gradient rows. ``sc`` (5, >= nr) float64 and ``kind`` (>= nr) int are scratch too.
-    Returns the number of bad-label rows.
+    The block is transposed: the scratch ``ef`` (>= nr * C) holds class ``c`` of row ``r`` at
+    ``c * nr + r``, so every per-row quantity (max, sums, gradient factors) is a loop over the
+    block's rows that LLVM vectorises, one class at a time (a row of C <= 16 is shorter than a
+    vector). ``zf`` is the flat logits (it may be ``gf``: the whole block is read before any
+    gradient is written); with ``with_grad`` the flat ``grad_out`` ``gf`` receives the gradient
+    rows. Scratch: ``sc`` (8, >= nr) float64, ``kind`` (>= nr) int, ``zs`` (2, >= nr) of the
+    logits' dtype. Returns the number of bad-label rows.
     """
     C = n_classes
     zb = r0 * C
-    eb = 0
     bad = 0
-    # A: per row max, z_y, smoothing gap; z - m into ef
+    md, gap, wyv, S, coef, gsv, ey, zyd = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7]
+    shift, coef_t = zs[0], zs[1]
+    # A: transpose the block into ef (class-major loops: ~3x faster than row-major here), then
+    # per row the label's kind, target weight and z_y
+    for c in range(C):
+        for r in range(nr):
+            ef[c * nr + r] = zf[zb + r * C + c]
     for r in range(nr):
-        zo = zb + r * C
-        eo = eb + r * C
         y = labels[r0 + r]
-        m = zf[zo]
-        for c in range(1, C):
-            v = zf[zo + c]
-            m = v if v > m else m  # NaN-ignoring: a NaN makes the row's sum NaN anyway
-        m64 = np.float64(m)
-        if m64 == -np.inf:
-            m64 = 0.0
-        shift = as_dtype_of(zf, m64)
         kd = 0
         wy = 0.0
         zy = 0.0
@@ -263,68 +261,84 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
             bad += 1
         else:
             wy = keep * w[y]
-            zy = np.float64(zf[zo + y])
+            zy = np.float64(zf[zb + r * C + y])
             if wy + smooth * w_sum == 0.0:
                 kd = 1
-        gap = 0.0
-        if smooth != 0.0 and kd == 0:
-            for c in range(C):
-                wc = w[c]
-                term = wc * (m64 - np.float64(zf[zo + c]))
-                gap = radd(gap, term if wc != 0.0 else 0.0)
-        sc[0, r] = m64 - zy
-        sc[1, r] = gap
-        sc[2, r] = wy
         kind[r] = kd
-        for c in range(C):
-            ef[eo + c] = zf[zo + c] - shift
-    # B: exp over the whole block
-    for k in range(eb, eb + nr * C):
-        ef[k] = vexp(ef[k])
-    # C: row sums; then the gradients' row factors gs A / S (vectorised over rows) and rows
+        wyv[r] = wy
+        zyd[r] = zy
+        gsv[r] = gscale * sample_weight[r0 + r]
+    # per-row maxima, NaN-ignoring (a NaN makes the row's sum NaN anyway); all--inf rows: 0
     for r in range(nr):
-        eo = eb + r * C
-        s = 0.0
+        shift[r] = ef[r]
+    for c in range(1, C):
+        for r in range(nr):
+            v = ef[c * nr + r]
+            shift[r] = v if v > shift[r] else shift[r]
+    for r in range(nr):
+        m64 = np.float64(shift[r])
+        m64 = 0.0 if m64 == -np.inf else m64
+        md[r] = m64
+        shift[r] = as_dtype_of(zf, m64)
+        gap[r] = 0.0
+        S[r] = 0.0
+    if smooth != 0.0:
         for c in range(C):
-            s = radd(s, np.float64(ef[eo + c]))
-        sc[3, r] = s
-    if with_grad:
+            wc = w[c]
+            if wc != 0.0:
+                for r in range(nr):
+                    gap[r] = gap[r] + wc * (md[r] - np.float64(ef[c * nr + r]))
+    # B: e = exp(z - m) over the whole block, then the float64 row sums a class at a time (three
+    # loops: 2x faster than one that does all three)
+    for c in range(C):
         for r in range(nr):
-            sc[4, r] = gscale * sample_weight[r0 + r] * (sc[2, r] + smooth * w_sum) / sc[3, r]
+            ef[c * nr + r] = ef[c * nr + r] - shift[r]
+    for k in range(nr * C):
+        ef[k] = vexp(ef[k])
+    for c in range(C):
         for r in range(nr):
-            eo = eb + r * C
-            kd = kind[r]
-            go = zb + r * C
-            if kd != 0:
-                v = as_dtype_of(gf, 0.0 if kd == 1 else np.nan)
-                for c in range(C):
-                    gf[go + c] = v
-            else:
-                y = labels[r0 + r]
-                wy = sc[2, r]
-                gs = gscale * sample_weight[r0 + r]
-                coef = sc[4, r]
-                coef_t = as_dtype_of(ef, coef)
-                e_y = np.float64(ef[eo + y])
-                if smooth != 0.0:
-                    k_smooth = gs * smooth
-                    for c in range(C):
-                        gf[go + c] = coef_t * ef[eo + c] - as_dtype_of(gf, k_smooth * w[c])
-                else:
-                    for c in range(C):
-                        gf[go + c] = coef_t * ef[eo + c]
-                gf[go + y] = as_dtype_of(gf, coef * e_y - gs * (wy + smooth * w[y]))
+            S[r] = S[r] + np.float64(ef[c * nr + r])
     # D: logs and losses of the block (vectorised)
     with_smooth = smooth != 0.0 and w_sum != 0.0
     for r in range(nr):
-        log_s = vlog(sc[3, r])
-        wy = sc[2, r]
-        loss = wy * (sc[0, r] + log_s) if wy != 0.0 else 0.0
-        loss = loss + smooth * (w_sum * log_s + sc[1, r]) if with_smooth else loss
+        log_s = vlog(S[r])
+        wy = wyv[r]
+        loss = wy * ((md[r] - zyd[r]) + log_s) if wy != 0.0 else 0.0
+        loss = loss + smooth * (w_sum * log_s + gap[r]) if with_smooth else loss
         kd = kind[r]
         loss = loss if kd == 0 else 0.0
         out = sample_weight[r0 + r] * loss
         loss_out[r0 + r] = out if kd != 2 else np.nan
+    if not with_grad:
+        return bad
+    # C: gradient factors gs A / S, the label entries' e_y, then the rows a class at a time
+    for r in range(nr):
+        coef[r] = gsv[r] * (wyv[r] + smooth * w_sum) / S[r]
+        coef_t[r] = as_dtype_of(ef, coef[r])
+        y = labels[r0 + r]
+        ey[r] = np.float64(ef[y * nr + r]) if kind[r] == 0 else 0.0
+    for c in range(C):
+        if smooth != 0.0:
+            k_c = smooth * w[c]
+            for r in range(nr):
+                ef[c * nr + r] = coef_t[r] * ef[c * nr + r] - as_dtype_of(gf, gsv[r] * k_c)
+        else:
+            for r in range(nr):
+                ef[c * nr + r] = coef_t[r] * ef[c * nr + r]
+    for c in range(C):  # back to rows (the block's logits are all read: gf may be zf)
+        for r in range(nr):
+            gf[zb + r * C + c] = ef[c * nr + r]
+    # the label entries (finished in float64) and the rows without a normal label
+    for r in range(nr):
+        go = zb + r * C
+        kd = kind[r]
+        if kd != 0:
+            v = as_dtype_of(gf, 0.0 if kd == 1 else np.nan)
+            for c in range(C):
+                gf[go + c] = v
+        else:
+            y = labels[r0 + r]
+            gf[go + y] = as_dtype_of(gf, coef[r] * ey[r] - gsv[r] * (wyv[r] + smooth * w[y]))
     return bad
 
 
@@ -355,16 +369,17 @@ def _labels_chunk(ch, zf, gf, with_grad, n_rows, n_classes, labels, w, w_sum, ig
     number of bad labels. ``gf`` is the flat gradient, or None for the loss only."""
     rb = _small_rows(n_classes)
     n_blocks = (n_rows + rb - 1) // rb
-    sc = np.empty((5, rb))
+    sc = np.empty((8, rb))
     kind = np.empty(rb, np.int32)
     buf = np.empty_like(zf[:rb * n_classes])
+    zs = np.empty((2, rb), zf.dtype)
     out = _grad_target(gf, buf)
     nb = 0
     for b in range(ch * _SMALL_CHUNK, min((ch + 1) * _SMALL_CHUNK, n_blocks)):
         r0 = b * rb
         nb += _labels_block(zf, buf, out, with_grad, r0, min(rb, n_rows - r0), n_classes, labels, w,
                             w_sum, ignore_index, keep, smooth, sample_weight, grad_scale, loss_out,
-                            sc, kind)
+                            sc, kind, zs)
     return nb
 
 
