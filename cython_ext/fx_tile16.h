@@ -17,8 +17,8 @@
  * Memory: at C = 10 the compute of one block overlaps the loads of the next only if they are
  * asked for early (the hardware prefetcher follows the demand stream, which stops during the
  * exp phase), so each group prefetches the next block's rows and labels and its own gradient
- * rows (for writing).  2,000,000 x 10 on 2 cores: 12.5 -> 6.7 ms (kernel alone, this file's
- * first measurement; docs/benchmarks.md has the current numbers).
+ * rows (for writing).  2,000,000 x 10 on 2 cores: 12.5-13.9 -> 6.7-7.2 ms (kernel alone, in a C
+ * harness, when this file was written; docs/benchmarks.md has the current numbers).
  *
  * Results: the same contract and special rows as fx_block_ce_label_n (ignored rows and rows
  * without target weight: loss s * 0 and a zero gradient; labels outside [0, n): NaN loss and
