@@ -96,7 +96,7 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
     const ptrdiff_t ng = (nr + FX_TILE_ROWS - 1) / FX_TILE_ROWS, rp = ng * FX_TILE_ROWS;
     /* d = z - m, then e = exp(d): class c of row r at tile[c * rp + r] */
     _Alignas(64) float tile[FX_TILE_ROWS * R];
-    _Alignas(64) double md[R], zyd[R], L[R], S[R], wyv[R], yk[R], coef[R];
+    _Alignas(64) double md[R], zyd[R], L[R], S[R], wyv[R], yk[R], ge[R], coef[R];
     _Alignas(64) int32_t kind[R], yi[R];
     const double ke = eps / (double)n;
     const double wu = w[0];
@@ -105,10 +105,11 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
     ptrdiff_t bad = 0;
 
     /* Per row: the label's kind (0: normal, 1: zero loss / grad, 2: bad label), its target
-     * weight wy, and the gradient's label-entry constant gs (wy + ke w_y); padding rows are 1. */
+     * weight wy, the gradient's smoothing factor gs ke and label-entry constant gs (wy + ke w_y)
+     * (gs = gscale * sample weight); padding rows are kind 1. */
     for (ptrdiff_t r = 0; r < rp; ++r) {
         int32_t kd = 1, yc = -1;
-        double wy = 0.0, k = 0.0;
+        double wy = 0.0, k = 0.0, gk = 0.0;
         if (r < nr) {
             const int64_t y = labels[r];
             if (y == ignore) {
@@ -122,13 +123,15 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
                 yc = (int32_t)y;
                 kd = (wy + ke * W == 0.0) ? 1 : 0;
                 const double gs = gscale * sw[r];
-                k = gs * wy + (smooth ? gs * ke * wc : 0.0);
+                gk = gs * ke;
+                k = gs * wy + (smooth ? gk * wc : 0.0);
             }
         }
         kind[r] = kd;
         yi[r] = yc;
         wyv[r] = wy;
         yk[r] = k;
+        ge[r] = gk;
         coef[r] = 0.0;
         L[r] = 0.0;
     }
@@ -216,14 +219,7 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         const __m512i yv = _mm512_load_si512((const void *)(yi + r0));
         const __m512i kv = _mm512_load_si512((const void *)(kind + r0));
         /* the smoothing term gs ke w_c: per row (uniform weights) or per row and class */
-        __m512d ge0 = _mm512_setzero_pd(), ge1 = _mm512_setzero_pd();
-        if (smooth) {
-            const __mmask8 lo = (__mmask8)(nv >= 8 ? 0xff : (1u << nv) - 1u);
-            const __mmask8 hi = (__mmask8)(nv <= 8 ? 0 : (1u << (nv - 8)) - 1u);
-            const __m512d k = _mm512_set1_pd(gscale * ke);
-            ge0 = _mm512_mul_pd(k, _mm512_maskz_loadu_pd(lo, sw + r0));
-            ge1 = _mm512_mul_pd(k, _mm512_maskz_loadu_pd(hi, sw + r0 + 8));
-        }
+        const __m512d ge0 = _mm512_load_pd(ge + r0), ge1 = _mm512_load_pd(ge + r0 + 8);
         const __m512 gk = fx_join_ps(_mm512_mul_pd(ge0, _mm512_set1_pd(wu)),
                                      _mm512_mul_pd(ge1, _mm512_set1_pd(wu)));
         __m512 v[16], ey = _mm512_setzero_ps();
