@@ -69,3 +69,15 @@ def test_importing_fastxent_loads_no_backend():
     code = ("import sys, fastxent; assert 'numba' not in sys.modules and 'fastxent._cython' not in sys.modules,"
             " sorted(m for m in sys.modules if 'numba' in m or 'fastxent' in m)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_concurrent_calls_are_allowed_except_on_numbas_workqueue_layer():
+    assert _backends.allows_concurrent_calls("cython") and _backends.allows_concurrent_calls("numpy")
+    code = """
+import numba, numpy as np, fastxent
+from fastxent._backends import allows_concurrent_calls
+assert not allows_concurrent_calls("numba")  # no parallel kernel has run: the layer is not known
+fastxent.sigmoid(np.zeros(4), backend="numba")
+assert allows_concurrent_calls("numba") == (numba.threading_layer() != "workqueue")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

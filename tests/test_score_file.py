@@ -5,12 +5,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 
 import fastxent
 from fastxent import score_arrays, score_file
+from fastxent import _sources
+from fastxent._backends import is_available
 from fastxent._sources import prefetched
 from arrays import labels_of, logits_of
 
@@ -52,6 +55,65 @@ def test_npy_with_npy_and_text_labels(tmp_path, data):
     same(score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=100), expected)
     same(score_file(tmp_path / "p.npy", tmp_path / "y.txt", chunk_rows=333), expected)
     assert score_file(tmp_path / "p.npy", tmp_path / "y.npy").prediction_bytes == z.nbytes
+
+
+@pytest.mark.parametrize("backend", ["cython", "numba", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_npy_logits_read_block_by_block_give_the_in_memory_report(tmp_path, data, monkeypatch, backend, dtype):
+    if not is_available(backend):
+        pytest.skip(f"backend {backend!r} not built")
+    z, y, _ = data
+    z = z.astype(dtype)
+    z[[5, 700]] = np.nan  # NaN rows are counted, not averaged
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    # blocks of 37 rows (not dividing the chunks), so that every chunk has several, over 1-3 threads
+    monkeypatch.setattr(_sources, "BLOCK_BYTES", 37 * C * z.itemsize)
+    blocks = []
+    read = _sources.NpyRows.for_each_block
+    monkeypatch.setattr(_sources.NpyRows, "for_each_block",
+                        lambda rows, process, n: read(rows, lambda b, i, j: blocks.append(j - i) or process(b, i, j), n))
+    expected = score_arrays(z, y, backend=backend)
+    for n_threads in (1, 2, 3):
+        blocks.clear()
+        report = score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=500, backend=backend,
+                            n_threads=n_threads)
+        same(report, expected)
+        assert (report.rows_nan, report.total_loss) == (expected.rows_nan, expected.total_loss)
+        # numba's first chunk is mapped when its threading layer is not known yet; the rest in blocks
+        assert sum(blocks) >= N - 500 and max(blocks) == 37
+
+
+def test_npy_blocks_stop_at_the_first_error(tmp_path, data, monkeypatch):
+    z, _, _ = data
+    np.save(tmp_path / "p.npy", z)
+    monkeypatch.setattr(_sources, "BLOCK_BYTES", 10 * C * z.itemsize)
+    rows = _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 0, N)
+    done = []
+
+    def process(block, begin, end):
+        np.testing.assert_array_equal(block, z[begin:end])
+        if begin == 300:
+            raise RuntimeError("kernel failed")
+        time.sleep(0.002)  # the failing block's thread raises long before the other could finish the rest
+        done.append(begin)
+        return 1
+
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        rows.for_each_block(process, 2)
+    assert len(done) < N // 10 - 1  # the other thread stopped after its current block
+    assert rows.for_each_block(lambda block, begin, end: end - begin, 3) == N
+
+
+def test_npy_truncated_while_being_read(tmp_path, data):
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    with _sources.open_source(tmp_path / "p.npy", tmp_path / "y.npy", kind="softmax") as source:
+        with open(tmp_path / "p.npy", "r+b") as file:
+            file.truncate(os.path.getsize(tmp_path / "p.npy") // 2)
+        with pytest.raises(ValueError, match="ended at byte .* while being read"):
+            fastxent.score_chunks(source.chunks())
 
 
 def test_npz_members_streamed_compressed_or_not(tmp_path, data):

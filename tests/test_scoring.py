@@ -43,6 +43,15 @@ def test_exact_sum_is_correctly_rounded_for_any_split(values, pieces):
     assert whole.value == split.value == expected
 
 
+def test_exact_sum_is_exact_across_its_internal_batches():
+    # more values than one bincount batch (_exact_sum._BATCH), of every sign and a wide range of exponents
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal(40_000) * np.exp2(rng.integers(-1070, 1000, 40_000))
+    total = ExactSum()
+    total.add(values)
+    assert total.value == float(sum(map(Fraction, values.tolist()), Fraction(0)))
+
+
 def test_exact_sum_merge_and_specials():
     a, b = ExactSum(), ExactSum()
     a.add(np.array([1e300, 1.0, -1e300]))

@@ -91,6 +91,22 @@ def resolve_backend_name(backend):
     raise BackendUnavailableError("no fastxent backend can be imported")  # numpy always can
 
 
+def allows_concurrent_calls(name):
+    """True when backend ``name``'s kernels may run on several Python threads at once.
+
+    Numba's workqueue threading layer aborts the process on concurrent parallel calls; which layer
+    Numba runs on is known only once it has run a parallel kernel, so until then this says False.
+    """
+    if name != "numba":
+        return True
+    import numba
+
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet
+        return False
+
+
 def resolve_backend(backend):
     """The kernel module for ``backend`` ("auto", "numpy", "numba" or "cython")."""
     return load_backend(resolve_backend_name(backend))

@@ -13,8 +13,11 @@ import numpy as np
 
 _UNITS_PER_ONE = 1 << 1074            # the total is held in units of 2**-1074, the smallest subnormal
 _LOW_BITS = 26
-_LOW_MASK = np.uint64((1 << _LOW_BITS) - 1)
-_MAX_BATCH = 1 << 25                  # values per bincount: 2**25 * 2**27 < 2**53 keeps the sums exact
+_LOW_MASK = (1 << _LOW_BITS) - 1
+# Values per bincount: at most 2**25 keeps the sums exact (2**25 * 2**27 < 2**53); 2**14 keeps the
+# temporaries at 128 KiB, which malloc reuses (larger ones were returned to the OS and faulted in again
+# on every call: 65,536 values took 1.9 ms in one batch, 0.5 ms in batches of 2**14).
+_BATCH = 1 << 14
 
 
 class ExactSum:
@@ -36,19 +39,20 @@ class ExactSum:
             self.positive_inf |= bool((odd == np.inf).any())
             self.negative_inf |= bool((odd == -np.inf).any())
             values = values[finite]
-        for start in range(0, len(values), _MAX_BATCH):
-            self._add_finite(values[start:start + _MAX_BATCH])
+        for start in range(0, len(values), _BATCH):
+            self._add_finite(values[start:start + _BATCH])
 
     def _add_finite(self, values):
-        bits = values.view(np.uint64)
-        biased_exponent = (bits >> np.uint64(52)) & np.uint64(0x7FF)
-        significand = bits & np.uint64((1 << 52) - 1)
-        significand |= np.where(biased_exponent > 0, np.uint64(1 << 52), np.uint64(0))
-        shift = (np.maximum(biased_exponent, np.uint64(1)) - np.uint64(1)).astype(np.intp)
-        high = (significand >> np.uint64(_LOW_BITS)).astype(np.float64)
-        low = (significand & _LOW_MASK).astype(np.float64)
+        # Signed 64-bit views and casts through int32: NumPy's (u)int64 -> float64 casts are not
+        # vectorised (~7 ns per element, against ~0.4 through int32; both halves fit in 27 bits).
+        bits = values.view(np.int64)
+        biased_exponent = (bits >> 52) & 0x7FF
+        significand = (bits & ((1 << 52) - 1)) | ((biased_exponent > 0).astype(np.int64) << 52)
+        shift = np.maximum(biased_exponent, 1) - 1
+        high = (significand >> _LOW_BITS).astype(np.int32).astype(np.float64)
+        low = (significand & _LOW_MASK).astype(np.int32).astype(np.float64)
         if np.signbit(values).any():  # losses are rarely negative: the signs only when needed
-            sign = np.where(bits >> np.uint64(63), -1.0, 1.0)
+            sign = np.where(bits < 0, -1.0, 1.0)
             high *= sign
             low *= sign
         high, low = np.bincount(shift, weights=high), np.bincount(shift, weights=low)
