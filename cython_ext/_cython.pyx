@@ -15,6 +15,7 @@ from libc.math cimport NAN
 from libc.stdint cimport int64_t
 
 cdef extern from "fx_math.h" nogil:
+    int FX_SMALL_MAXROWS
     void fx_row_exp_f32(const float *x, float *out, Py_ssize_t n)
     void fx_row_exp_f64(const double *x, double *out, Py_ssize_t n)
     double fx_row_logsumexp_f32(const float *z, Py_ssize_t n)
@@ -71,6 +72,15 @@ cdef extern from "fx_math.h" nogil:
 
 OPENMP_ENABLED = bool(FX_OPENMP_ENABLED)
 
+# The sample weights of a block of the small-C kernels when the caller gave none (blocks have at
+# most FX_SMALL_MAXROWS rows): read instead of N ones.
+cdef double _ones_block[256]
+if FX_SMALL_MAXROWS > 256:
+    raise ImportError(f"fastxent._cython: FX_SMALL_MAXROWS = {FX_SMALL_MAXROWS} > 256 ones")
+for _i in range(256):
+    _ones_block[_i] = 1.0
+del _i
+
 BUILD_INFO = {
     "compiler_id": FX_BUILD_COMPILER_ID.decode("utf-8", "replace"),
     "compiler_version": FX_BUILD_COMPILER_VERSION.decode("utf-8", "replace"),
@@ -102,6 +112,14 @@ cdef inline int _check_len(Py_ssize_t got, Py_ssize_t want, str what) except -1:
     if got != want:
         raise ValueError(f"{what} has length {got}, expected {want}")
     return 0
+
+
+cdef inline const double *_sample_weights(const double[::1] sample_weight, Py_ssize_t n) except? NULL:
+    """The first of ``n`` sample weights, NULL for None (all ones), after a length check."""
+    if sample_weight is None:
+        return NULL
+    _check_len(sample_weight.shape[0], n, "sample_weight")
+    return &sample_weight[0] if n > 0 else NULL
 
 
 cdef inline int _check_2d(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t m0, Py_ssize_t m1,
@@ -227,10 +245,11 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
     cdef double W, s
     cdef bint uniform
     cdef floating *g
+    cdef const double *sw
     _check_threads(n_threads)
     _check_len(labels.shape[0], n, "labels")
     _check_len(class_weight.shape[0], k, "class_weight")
-    _check_len(sample_weight.shape[0], n, "sample_weight")
+    sw = _sample_weights(sample_weight, n)
     _check_len(loss_out.shape[0], n, "loss_out")
     if with_grad:
         _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
@@ -249,18 +268,20 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
             g = &grad_out[r0, 0] if with_grad else NULL
             if floating is float:
                 bad += fx_block_ce_label_f32(&logits[r0, 0], g, nr, k, &labels[r0], ignore_index,
-                                             &sample_weight[r0], &loss_out[r0], &class_weight[0],
+                                             sw + r0 if sw != NULL else _ones_block, &loss_out[r0],
+                                             &class_weight[0],
                                              uniform, W, label_smoothing, grad_scale)
             else:
                 bad += fx_block_ce_label_f64(&logits[r0, 0], g, nr, k, &labels[r0], ignore_index,
-                                             &sample_weight[r0], &loss_out[r0], &class_weight[0],
+                                             sw + r0 if sw != NULL else _ones_block, &loss_out[r0],
+                                             &class_weight[0],
                                              uniform, W, label_smoothing, grad_scale)
             if top1 != NULL:
                 _top1_rows(&logits[r0, 0], k, &labels[r0], ignore_index, nr, top1 + r0)
         return bad
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         y = labels[i]
-        s = sample_weight[i]
+        s = sw[i] if sw != NULL else 1.0
         g = &grad_out[i, 0] if with_grad else NULL
         if y == ignore_index:
             loss_out[i] = s * 0.0
@@ -298,10 +319,11 @@ cdef int _ce_probs(const floating[:, ::1] logits, const floating[:, ::1] target,
     """Shared body of the two probability-target kernels."""
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
     cdef floating *g
+    cdef const double *sw
     _check_threads(n_threads)
     _check_2d(target.shape[0], target.shape[1], n, k, "target")
     _check_len(class_weight.shape[0], k, "class_weight")
-    _check_len(sample_weight.shape[0], n, "sample_weight")
+    sw = _sample_weights(sample_weight, n)
     _check_len(loss_out.shape[0], n, "loss_out")
     if with_grad:
         _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
@@ -310,18 +332,18 @@ cdef int _ce_probs(const floating[:, ::1] logits, const floating[:, ::1] target,
     if k == 0:
         # No class: every loss is an empty sum (0) and there is no gradient to write.
         for i in range(n):
-            loss_out[i] = sample_weight[i] * 0.0
+            loss_out[i] = (sw[i] if sw != NULL else 1.0) * 0.0
         return 0
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         g = &grad_out[i, 0] if with_grad else NULL
         if floating is float:
             loss_out[i] = fx_row_ce_probs_f32(&logits[i, 0], &target[i, 0], g, k,
                                               &class_weight[0], label_smoothing,
-                                              sample_weight[i], grad_scale)
+                                              sw[i] if sw != NULL else 1.0, grad_scale)
         else:
             loss_out[i] = fx_row_ce_probs_f64(&logits[i, 0], &target[i, 0], g, k,
                                               &class_weight[0], label_smoothing,
-                                              sample_weight[i], grad_scale)
+                                              sw[i] if sw != NULL else 1.0, grad_scale)
     return 0
 
 
@@ -399,9 +421,10 @@ def softmax_ce_labels_grad_hess(const floating[:, ::1] logits, const int64_t[::1
     outside ``[0, C)`` (their rows are NaN)."""
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, bad = 0
     cdef int64_t y
+    cdef const double *sw
     _check_threads(n_threads)
     _check_len(labels.shape[0], n, "labels")
-    _check_len(sample_weight.shape[0], n, "sample_weight")
+    sw = _sample_weights(sample_weight, n)
     _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
     _check_2d(hess_out.shape[0], hess_out.shape[1], n, k, "hess_out")
     if n == 0 or k == 0:
@@ -418,10 +441,10 @@ def softmax_ce_labels_grad_hess(const floating[:, ::1] logits, const int64_t[::1
                 fx_row_fill_f64(&hess_out[i, 0], k, NAN)
         elif floating is float:
             fx_row_ce_label_grad_hess_f32(&logits[i, 0], &grad_out[i, 0], &hess_out[i, 0], k,
-                                          <Py_ssize_t>y, sample_weight[i])
+                                          <Py_ssize_t>y, sw[i] if sw != NULL else 1.0)
         else:
             fx_row_ce_label_grad_hess_f64(&logits[i, 0], &grad_out[i, 0], &hess_out[i, 0], k,
-                                          <Py_ssize_t>y, sample_weight[i])
+                                          <Py_ssize_t>y, sw[i] if sw != NULL else 1.0)
     return int(bad)
 
 
@@ -430,9 +453,10 @@ def softmax_ce_probs_grad_hess(const floating[:, ::1] logits, const floating[:, 
                                floating[:, ::1] hess_out, int n_threads):
     """``s (A p - t)`` and ``s A p (1 - p)`` with ``A = sum_c t_c`` for probability targets."""
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i
+    cdef const double *sw
     _check_threads(n_threads)
     _check_2d(target.shape[0], target.shape[1], n, k, "target")
-    _check_len(sample_weight.shape[0], n, "sample_weight")
+    sw = _sample_weights(sample_weight, n)
     _check_2d(grad_out.shape[0], grad_out.shape[1], n, k, "grad_out")
     _check_2d(hess_out.shape[0], hess_out.shape[1], n, k, "hess_out")
     if n == 0 or k == 0:
@@ -440,10 +464,10 @@ def softmax_ce_probs_grad_hess(const floating[:, ::1] logits, const floating[:, 
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         if floating is float:
             fx_row_ce_probs_grad_hess_f32(&logits[i, 0], &target[i, 0], &grad_out[i, 0],
-                                          &hess_out[i, 0], k, sample_weight[i])
+                                          &hess_out[i, 0], k, sw[i] if sw != NULL else 1.0)
         else:
             fx_row_ce_probs_grad_hess_f64(&logits[i, 0], &target[i, 0], &grad_out[i, 0],
-                                          &hess_out[i, 0], k, sample_weight[i])
+                                          &hess_out[i, 0], k, sw[i] if sw != NULL else 1.0)
 
 
 # --------------------------------------------------------------------------- docstrings

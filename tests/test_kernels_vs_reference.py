@@ -91,3 +91,26 @@ def test_kernel_matches_its_numpy_twin(compiled_backend, name, dtype, shape, n_t
     for got, ref in zip(actual_args, wanted_args):
         if isinstance(got, np.ndarray):
             np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol)
+
+
+SAMPLE_WEIGHTED = tuple(name for name in numpy_ref.KERNELS
+                        if name.startswith("softmax_ce") and "sample_weight" in
+                        getattr(numpy_ref, name).__code__.co_varnames)
+
+
+@pytest.mark.parametrize("name", SAMPLE_WEIGHTED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ((0, 3), (1, 1), (33, 10), (600, 7), (40, 40), (5, 200)), ids=str)
+def test_missing_sample_weights_are_ones(backend, name, dtype, shape):
+    """sample_weight=None (the kernels read no N ones) gives bitwise what all-ones weights give, on
+    every path of the labels kernels: 16-row tiles, blocks of few classes, row by row."""
+    logits = logits_of(shape, dtype, scale=5.0)
+    with_ones = kernel_arguments(name, logits, np.random.default_rng(0))
+    without = kernel_arguments(name, logits, np.random.default_rng(0))
+    position = list(getattr(numpy_ref, name).__code__.co_varnames).index("sample_weight")
+    with_ones[position], without[position] = np.ones(shape[0]), None
+    kernel = getattr(load_backend(backend), name)
+    assert kernel(*without, 2) == kernel(*with_ones, 2)
+    for got, wanted in zip(without, with_ones):
+        if isinstance(got, np.ndarray):
+            assert got.tobytes() == wanted.tobytes()

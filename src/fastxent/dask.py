@@ -153,7 +153,9 @@ def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ig
         if not problem.has_labels:  # the mean's denominator: sample weights (torch, scikit-learn)
             return _sums(row_loss, problem.sample_weight, len(row_loss))
         kept = problem.target != ignore_index
-        row_weights = problem.sample_weight * problem.class_weight[np.where(kept, problem.target, 0)] * kept
+        row_weights = problem.class_weight[np.where(kept, problem.target, 0)] * kept
+        if problem.sample_weight is not None:
+            row_weights *= problem.sample_weight
         return _sums(row_loss, row_weights, len(row_loss))
 
     return _reduced("softmax_cross_entropy", block_sums, blocks, reduction, dtype)

@@ -276,14 +276,13 @@ class ScoreState:
         options = self.options
         n_rows, n_classes = rows.shape
         labels, _ = v.as_labels_checked(labels, (n_rows,), n_classes, options.ignore_index)
-        kernels = resolve_backend(options.backend)
-        class_weight, sample_weight = _scratch.ones(n_classes), _scratch.ones(n_rows)
+        kernels, class_weight = resolve_backend(options.backend), _scratch.ones(n_classes)
         row_loss, top1 = np.empty(n_rows), np.empty(n_rows, dtype=np.uint8)
 
         def score_block(block, begin, end):  # one thread per block: the kernel gets n_threads=1
-            return kernels.softmax_ce_labels_loss_top1(block, labels[begin:end], class_weight,
-                                                       sample_weight[begin:end], options.ignore_index, 0.0,
-                                                       row_loss[begin:end], top1[begin:end], 1)
+            return kernels.softmax_ce_labels_loss_top1(block, labels[begin:end], class_weight, None,
+                                                       options.ignore_index, 0.0, row_loss[begin:end],
+                                                       top1[begin:end], 1)
 
         _check_kernel_result(rows.for_each_block(score_block, resolve_n_threads(options.n_threads, n_rows * n_classes,
                                                                                 n_rows)))

@@ -103,28 +103,26 @@ class _Problem:
     target: np.ndarray          # (N,) int64 labels or (N, C) probabilities
     has_labels: bool
     class_weight: np.ndarray    # (C,) float64
-    sample_weight: np.ndarray   # (N,) float64
+    sample_weight: object       # (N,) float64, or None (all ones: the kernels read no N ones)
     ignore_index: int
     label_smoothing: float
     reduction: str
     kernels: object
     n_threads: int
     weighted_classes: bool      # False when weight was None (all ones)
-    weighted_rows: bool         # False when sample_weight was None (all ones)
     all_rows_kept: bool         # True when no label is ignore_index (known from the range check)
 
     def mean_denominator(self):
         """The mean's denominator: the sum over non-ignored rows of sample weight x class weight of
         the label (labels), or the sum of sample weights (probabilities), as torch and scikit-learn."""
+        rows = self.sample_weight
         if not self.has_labels:
-            return float(np.sum(self.sample_weight)) if self.weighted_rows else float(len(self.sample_weight))
-        if self.all_rows_kept or (kept := self.target != self.ignore_index).all():
-            if not (self.weighted_rows or self.weighted_classes):
-                return float(len(self.target))
-            return float(np.sum(self.sample_weight * self.class_weight[self.target]))
-        if not (self.weighted_rows or self.weighted_classes):
-            return float(np.count_nonzero(kept))
-        return float(np.sum(self.sample_weight[kept] * self.class_weight[self.target[kept]]))
+            return float(len(self.logits)) if rows is None else float(np.sum(rows))
+        kept = slice(None) if self.all_rows_kept or (mask := self.target != self.ignore_index).all() else mask
+        if rows is None and not self.weighted_classes:
+            return float(len(self.target) if isinstance(kept, slice) else np.count_nonzero(kept))
+        by_class = self.class_weight[self.target[kept]]
+        return float(np.sum(by_class if rows is None else rows[kept] * by_class))
 
     def loss_args(self):
         extra = (self.ignore_index,) if self.has_labels else ()
@@ -149,11 +147,18 @@ def _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothin
     else:
         tgt, all_rows_kept = v.as_probs(target, (*batch_shape, n_classes), z.dtype), True
     class_weight = v.as_weights(weight, (n_classes,), "weight", "one weight per class")
-    sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
-    return _Problem(z, batch_shape, tgt, has_labels, class_weight, sample_w.reshape(n_rows), ignore_index,
+    sample_w = _sample_weights(sample_weight, batch_shape)
+    return _Problem(z, batch_shape, tgt, has_labels, class_weight, sample_w, ignore_index,
                     label_smoothing, reduction, resolve_backend(backend),
                     resolve_n_threads(n_threads, z.size, n_rows),
-                    weight is not None, sample_weight is not None, all_rows_kept)
+                    weight is not None, all_rows_kept)
+
+
+def _sample_weights(sample_weight, batch_shape):
+    """The validated sample weights flattened to (N,), or None when none were given."""
+    if sample_weight is None:
+        return None
+    return v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits").reshape(-1)
 
 
 def _check_kernel_result(bad_rows):
@@ -195,7 +200,7 @@ def _loss_and_grad(problem, out):
     grad_scale = 1.0 / denominator if denominator > 0 else 0.0
     # Weights made here (None given) cannot overlap out: not checked.
     inputs = (problem.logits, problem.target, *((problem.class_weight,) if problem.weighted_classes else ()),
-              *((problem.sample_weight,) if problem.weighted_rows else ()))
+              *((problem.sample_weight,) if problem.sample_weight is not None else ()))
     buffer, is_temporary = v.check_out(out, shape, problem.logits.dtype, inputs)
     with _scratch.rows(n_rows) as row_loss:
         _check_kernel_result(problem.kernel("loss_grad")(*problem.loss_args(), grad_scale, row_loss, buffer,
@@ -360,13 +365,14 @@ def softmax_cross_entropy_gradient_hessian(logits, target, *, sample_weight=None
         tgt = v.as_labels(target, batch_shape, n_classes, None)
     else:
         tgt = v.as_probs(target, shape, z.dtype)
-    sample_w = v.as_weights(sample_weight, batch_shape, "sample_weight", "one weight per row of logits")
+    sample_w = _sample_weights(sample_weight, batch_shape)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, z.size, n_rows)
-    grad, grad_temporary = v.check_out(grad_out, shape, z.dtype, (z, tgt, sample_w), name="grad_out",
+    weights = () if sample_w is None else (sample_w,)
+    grad, grad_temporary = v.check_out(grad_out, shape, z.dtype, (z, tgt, *weights), name="grad_out",
                                        may_alias_first=False)
-    hess, hess_temporary = v.check_out(hess_out, shape, z.dtype, (z, tgt, sample_w, grad), name="hess_out",
+    hess, hess_temporary = v.check_out(hess_out, shape, z.dtype, (z, tgt, *weights, grad), name="hess_out",
                                        may_alias_first=False)
     kernel = kernels.softmax_ce_labels_grad_hess if has_labels else kernels.softmax_ce_probs_grad_hess
-    _check_kernel_result(kernel(z, tgt, sample_w.reshape(n_rows), grad, hess, n_threads))
+    _check_kernel_result(kernel(z, tgt, sample_w, grad, hess, n_threads))
     return (v.finish_out(grad_out, grad, grad_temporary, shape),
             v.finish_out(hess_out, hess, hess_temporary, shape))

@@ -38,6 +38,8 @@ import inspect
 import numba
 import numpy as np
 
+from fastxent import _scratch
+
 # Everything: FMA contraction and sign-of-zero freedom; IEEE NaN/inf semantics and the written
 # evaluation order are kept (no nnan, ninf, reassoc, arcp, afn).
 FASTMATH = frozenset({"contract", "nsz"})
@@ -116,7 +118,7 @@ def _same_array(a, b):
             and ia["strides"] == ib["strides"] and ia["typestr"] == ib["typestr"])
 
 
-def threaded(func=None, *, inplace=None):
+def threaded(func=None, *, inplace=None, ones_for=None):
     """``@threaded`` / ``@threaded(inplace=("logits", "out"))``: compile ``func`` as a ``@kernel``
     and return a thin Python wrapper around it.
 
@@ -131,9 +133,13 @@ def threaded(func=None, *, inplace=None):
     specialisation, lazily). With one array LLVM sees a single base pointer: the load/store loops
     vectorise without runtime alias checks (with two pointers to the same memory the checks fail
     and the scalar fallback loop runs, slower and with a different summation order).
+
+    ``ones_for=(weights, rows)``: the ``weights`` argument may be None (all ones, the kernel
+    contract's missing sample weights); the wrapper then passes ones of ``len(rows)``, shared
+    between calls (`fastxent._scratch.ones`), so that Numba compiles no None specialisation.
     """
     if func is None:
-        return functools.partial(threaded, inplace=inplace)
+        return functools.partial(threaded, inplace=inplace, ones_for=ones_for)
     jitted = kernel(func)
     signature = inspect.signature(func)
     names = tuple(signature.parameters)
@@ -144,11 +150,14 @@ def threaded(func=None, *, inplace=None):
         i_src = i_out = None
     else:
         i_src, i_out = names.index(inplace[0]), names.index(inplace[1])
+    i_weights, i_rows = (None, None) if ones_for is None else (names.index(ones_for[0]), names.index(ones_for[1]))
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         if kwargs or len(args) != n_params:
             args = signature.bind(*args, **kwargs).args
+        if i_weights is not None and args[i_weights] is None:
+            args = args[:i_weights] + (_scratch.ones(len(args[i_rows])),) + args[i_weights + 1:]
         if i_src is not None and _same_array(args[i_src], args[i_out]):
             args = args[:i_src] + (None,) + args[i_src + 1:]
         get_count, set_count = _thread_count_api or _numba_thread_count_api()

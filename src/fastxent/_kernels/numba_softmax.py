@@ -469,7 +469,7 @@ def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_i
                                        label_smoothing, loss_out, None, n_threads)
 
 
-@threaded
+@threaded(ones_for=("sample_weight", "logits"))
 def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ignore_index,
                                 label_smoothing, loss_out, top1_out, n_threads):
     """``softmax_ce_labels_loss`` plus ``top1_out[i] = argmax(logits[i]) == labels[i]`` (uint8),
@@ -501,7 +501,7 @@ def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ign
     return n_bad
 
 
-@threaded(inplace=("logits", "grad_out"))
+@threaded(inplace=("logits", "grad_out"), ones_for=("sample_weight", "labels"))
 def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ignore_index,
                                 label_smoothing, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``softmax_ce_labels_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
@@ -530,7 +530,7 @@ def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ign
     return n_bad
 
 
-@threaded
+@threaded(ones_for=("sample_weight", "logits"))
 def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smoothing,
                           loss_out, n_threads):
     """Weighted per-row softmax cross-entropy for probability targets (N, C)."""
@@ -542,7 +542,7 @@ def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smo
                                                          keep, smooth)
 
 
-@threaded(inplace=("logits", "grad_out"))
+@threaded(inplace=("logits", "grad_out"), ones_for=("sample_weight", "target"))
 def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, label_smoothing,
                                grad_scale, loss_out, grad_out, n_threads):
     """Fused ``softmax_ce_probs_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
@@ -573,7 +573,7 @@ def _scaled_softmax_grad_hess(z, s_i, total, g, h):
     return inv, shift
 
 
-@threaded
+@threaded(ones_for=("sample_weight", "logits"))
 def softmax_ce_labels_grad_hess(logits, labels, sample_weight, grad_out, hess_out, n_threads):
     """Per-element gradient ``s_i (p - onehot(y_i))`` and diagonal hessian ``s_i p (1 - p)``."""
     n_rows, n_classes = logits.shape
@@ -594,7 +594,7 @@ def softmax_ce_labels_grad_hess(logits, labels, sample_weight, grad_out, hess_ou
     return n_bad
 
 
-@threaded
+@threaded(ones_for=("sample_weight", "logits"))
 def softmax_ce_probs_grad_hess(logits, target, sample_weight, grad_out, hess_out, n_threads):
     """``s (A p - t)`` and ``s A p (1 - p)`` with ``A = sum_c t_c`` for probability targets."""
     for i in prange(logits.shape[0]):

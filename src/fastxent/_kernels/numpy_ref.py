@@ -20,8 +20,9 @@ The contract, common to all kernels:
 
 Softmax family (``numpy_softmax``; class axis last, arrays ``(N, C)``):
 
-* ``labels`` is a C-contiguous ``(N,)`` int64 array; ``class_weight`` ``(C,)`` and ``sample_weight``
-  ``(N,)`` are float64 (ones when the caller gave none).
+* ``labels`` is a C-contiguous ``(N,)`` int64 array; ``class_weight`` ``(C,)`` is float64 (ones when
+  the caller gave none); ``sample_weight`` is ``(N,)`` float64 or None (all ones: with few classes
+  reading N ones is a sixth of the memory traffic of the fused call).
 * ``loss_out`` is a C-contiguous ``(N,)`` float64 array receiving each row's *weighted* loss
   ``sample_weight[i] * loss_i`` in nats (0 for an ignored row).
 * ``softmax_ce_labels_loss_top1`` also writes ``top1_out``, a C-contiguous ``(N,)`` uint8 array: 1

@@ -95,6 +95,11 @@ def _target_weights_from_probs(target, class_weight, label_smoothing):
     return class_weight * ((1.0 - label_smoothing) * t + label_smoothing / n_classes)
 
 
+def _row_weights(sample_weight, n_rows):
+    """The sample weights as an (N,) float64 array: ones for None."""
+    return np.ones(n_rows) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+
+
 def _weighted_row_loss(logp, a, sample_weight):
     """``sample_weight[i] * sum_c a_ic * (-logp_ic)`` with ``0 * inf`` counted as 0."""
     with np.errstate(invalid="ignore"):
@@ -115,6 +120,7 @@ def _weighted_row_grad(logp, a, sample_weight, grad_scale):
 def softmax_ce_labels_loss(logits, labels, class_weight, sample_weight, ignore_index,
                            label_smoothing, loss_out, n_threads):
     """Weighted per-row softmax cross-entropy for integer labels into ``loss_out`` (N,) float64."""
+    sample_weight = _row_weights(sample_weight, len(logits))
     logp, _ = _log_softmax64(logits)
     a, bad = _target_weights_from_labels(labels, class_weight, ignore_index, label_smoothing,
                                          logits.shape[1])
@@ -139,6 +145,7 @@ def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ign
 def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ignore_index,
                                 label_smoothing, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``softmax_ce_labels_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
+    sample_weight = _row_weights(sample_weight, len(logits))
     logp, _ = _log_softmax64(logits)
     a, bad = _target_weights_from_labels(labels, class_weight, ignore_index, label_smoothing,
                                          logits.shape[1])
@@ -150,6 +157,7 @@ def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ign
 def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smoothing,
                           loss_out, n_threads):
     """Weighted per-row softmax cross-entropy for probability targets (N, C)."""
+    sample_weight = _row_weights(sample_weight, len(logits))
     logp, _ = _log_softmax64(logits)
     a = _target_weights_from_probs(target, class_weight, label_smoothing)
     loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
@@ -158,6 +166,7 @@ def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smo
 def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, label_smoothing,
                                grad_scale, loss_out, grad_out, n_threads):
     """Fused ``softmax_ce_probs_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
+    sample_weight = _row_weights(sample_weight, len(logits))
     logp, _ = _log_softmax64(logits)
     a = _target_weights_from_probs(target, class_weight, label_smoothing)
     loss_out[:] = _weighted_row_loss(logp, a, sample_weight)
@@ -178,6 +187,7 @@ def _write_grad_hess(p, a, sample_weight, grad_out, hess_out):
 def softmax_ce_labels_grad_hess(logits, labels, sample_weight, grad_out, hess_out, n_threads):
     """Per-element gradient ``s_i (p - onehot(y_i))`` and diagonal hessian ``s_i p (1 - p)`` of the
     softmax cross-entropy (unreduced). Returns the number of labels outside ``[0, C)`` (NaN rows)."""
+    sample_weight = _row_weights(sample_weight, len(logits))
     n, c = np.shape(logits)
     bad = (labels < 0) | (labels >= c)
     a = np.zeros((n, c))
@@ -190,5 +200,6 @@ def softmax_ce_labels_grad_hess(logits, labels, sample_weight, grad_out, hess_ou
 
 def softmax_ce_probs_grad_hess(logits, target, sample_weight, grad_out, hess_out, n_threads):
     """``softmax_ce_labels_grad_hess`` for probability targets ``t``: ``s (A p - t)``, ``s A p (1 - p)``."""
+    sample_weight = _row_weights(sample_weight, len(logits))
     _write_grad_hess(np.exp(_log_softmax64(logits)[0]), np.asarray(target, dtype=np.float64), sample_weight, grad_out,
                      hess_out)
