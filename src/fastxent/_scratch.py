@@ -1,13 +1,14 @@
 """Buffers the Python layer reuses between calls: all-ones weights and the per-row loss buffer.
 
 Fresh memory is faulted in on its first touch, which is not free: for a 2,000,000 x 10 float32
-softmax call (16 MB of float64 per-row losses and 16 MB of sample weights) the two fresh buffers
-cost ~7 ms of a ~21 ms call on the 2-core EPYC of docs/benchmarks.md. Buffers of up to
-``MAX_ELEMENTS`` float64 elements are therefore kept (at most one of each per Python thread and
-``MAX_ELEMENTS * 8`` bytes each); longer ones are allocated per call, where their cost is small next
-to the call's.
+softmax call (16 MB of float64 per-row losses) a fresh buffer costs several ms of a ~10 ms call on
+the 2-core EPYC of docs/benchmarks.md. Buffers of up to ``MAX_ELEMENTS`` float64 elements are
+therefore kept (at most one of each per Python thread and ``MAX_ELEMENTS * 8`` bytes each); longer
+ones are allocated per call, where their cost is small next to the call's.
 
-One buffer of ones serves every thread: nothing writes it (the Cython kernels take weights as
+The ones stand in for missing class weights, and for missing sample weights where a kernel needs
+an array (the Numba softmax kernels; the Cython and NumPy ones take None). One buffer of ones serves
+every thread: nothing writes it (the Cython kernels take weights as
 ``const`` memoryviews, the Numba kernels only read them, and the Python layer scales weights into new
 arrays; tests/test_scratch.py checks it still holds ones after calls of every backend). It stays a
 writable array on purpose: a read-only one is a different Numba type, which doubles the compiled
