@@ -126,6 +126,7 @@ WEIGHT_CASES = [
     dict(pos_weight="per label"),
     dict(sample_weight="random"),
     dict(weight="full", pos_weight="per label", sample_weight="random"),
+    dict(pos_weight="scalar", sample_weight="random"),  # equal pos_weights: the kernels' scalar path
     dict(sample_weight="some zero"),
 ]
 

@@ -84,6 +84,15 @@ def test_npy_logits_read_block_by_block_give_the_in_memory_report(tmp_path, data
         assert sum(blocks) >= N - 500 and max(blocks) == 37
 
 
+def test_npy_logits_are_mapped_where_preadv_is_missing(tmp_path, data, monkeypatch):
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    monkeypatch.setattr(_sources.NpyRows, "can_read_blocks", False)
+    monkeypatch.setattr(_sources.NpyRows, "for_each_block", None)  # not called
+    same(score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=500), score_arrays(z, y))
+
+
 def test_npy_blocks_stop_at_the_first_error(tmp_path, data, monkeypatch):
     z, _, _ = data
     np.save(tmp_path / "p.npy", z)

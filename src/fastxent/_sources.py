@@ -140,6 +140,9 @@ class NpyRows:
     where the mapping costs a page-table entry per 4 KiB page, and unmapping them again.
     """
 
+    # os.preadv is POSIX (Linux, the BSDs, macOS): elsewhere the rows are only mapped
+    can_read_blocks = hasattr(os, "preadv")
+
     def __init__(self, npy, start, stop):
         self.npy, self.start, self.stop = npy, start, stop
         self.shape = (stop - start, *npy.shape[1:])

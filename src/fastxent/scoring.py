@@ -265,7 +265,8 @@ class ScoreState:
     def _reads_in_blocks(self, predictions):
         """Whether ``predictions`` (rows of a ``.npy`` file) are scored by `_softmax_blocks`."""
         options = self.options
-        return (isinstance(predictions, NpyRows) and options.kind == "softmax" and options.input == "logits"
+        return (isinstance(predictions, NpyRows) and predictions.can_read_blocks
+                and options.kind == "softmax" and options.input == "logits"
                 and predictions.ndim == 2 and predictions.shape[1] > 0
                 and predictions.dtype in (np.dtype(np.float32), np.dtype(np.float64))
                 and allows_concurrent_calls(resolve_backend_name(options.backend)))
