@@ -84,6 +84,20 @@ def test_npy_logits_read_block_by_block_give_the_in_memory_report(tmp_path, data
         assert sum(blocks) >= N - 500 and max(blocks) == 37
 
 
+@pytest.mark.parametrize("dtype, kind, input, read_in_blocks", [
+    (np.float32, "softmax", "logits", True), (np.float64, "softmax", "logits", True),
+    (np.float16, "softmax", "logits", False), (np.float32, "softmax", "probs", False),
+    (np.float32, "multilabel", "logits", False)])
+def test_npy_chunks_are_large_only_when_read_in_blocks(tmp_path, dtype, kind, input, read_in_blocks):
+    """Chunks read block by block are never held whole (256 MiB of the file); mapped ones are 32 MiB."""
+    np.save(tmp_path / "p.npy", np.zeros((100_000, 500), dtype=dtype))
+    np.save(tmp_path / "y.npy", np.zeros(100_000, dtype=np.int64 if kind == "softmax" else dtype))
+    with _sources.open_source(tmp_path / "p.npy", tmp_path / "y.npy", kind=kind, input=input) as source:
+        rows = len(next(iter(source.chunks()))[0])
+    chunk_bytes = fastxent.scoring.BLOCK_READ_CHUNK_BYTES if read_in_blocks else fastxent.scoring.CHUNK_BYTES
+    assert rows == min(100_000, chunk_bytes // (500 * np.dtype(dtype).itemsize))
+
+
 def test_npy_logits_are_mapped_where_preadv_is_missing(tmp_path, data, monkeypatch):
     z, y, _ = data
     np.save(tmp_path / "p.npy", z)

@@ -197,6 +197,13 @@ class NpyRows:
         return total + sum(future.result() for future in others)
 
 
+def block_readable(kind, input, dtype):
+    """Whether `.npy` predictions of this kind, input and dtype can be scored block by block
+    (`NpyRows.for_each_block`): softmax logits in a dtype the kernels take as they are."""
+    return (NpyRows.can_read_blocks and kind == "softmax" and input == "logits"
+            and dtype in (np.dtype(np.float32), np.dtype(np.float64)))
+
+
 BLOCK_BYTES = 1 << 21  # a block of rows that stays in a core's L2 (2 MiB on the EPYC of docs/benchmarks.md)
 _blocks = threading.local()
 _executor = None
@@ -528,8 +535,8 @@ def open_source(predictions, labels=None, *, kind, label_column=None, prediction
                 raise ValueError("prediction_columns: a .npy file has no columns")
             array = _NpyArray(path, what)
             n_rows, width, itemsize = array.n_rows, int(np.prod(array.shape[1:], dtype=np.int64)), array.dtype.itemsize
-            # logits of a softmax are read block by block (ScoreState._reads_in_blocks): larger chunks
-            chunk_bytes = BLOCK_READ_CHUNK_BYTES if kind == "softmax" and input == "logits" else CHUNK_BYTES
+            # rows read block by block are never held whole: larger chunks (ScoreState._reads_in_blocks)
+            chunk_bytes = BLOCK_READ_CHUNK_BYTES if block_readable(kind, input, array.dtype) else CHUNK_BYTES
             chunk_rows = chunk_rows or default_chunk_rows(width, itemsize, chunk_bytes)
             pred_batches = lambda: (NpyRows(array, s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows))
             label_batches = weight_batches = lambda: None

@@ -20,7 +20,7 @@ from fastxent import _validation as v
 from fastxent import binary as _binary
 from fastxent._backends import allows_concurrent_calls, resolve_backend, resolve_backend_name
 from fastxent._exact_sum import ExactSum
-from fastxent._sources import NpyRows
+from fastxent._sources import NpyRows, block_readable
 from fastxent._threads import resolve_n_threads
 from fastxent.softmax import _check_kernel_result, _prepare as _prepare_softmax
 
@@ -265,10 +265,8 @@ class ScoreState:
     def _reads_in_blocks(self, predictions):
         """Whether ``predictions`` (rows of a ``.npy`` file) are scored by `_softmax_blocks`."""
         options = self.options
-        return (isinstance(predictions, NpyRows) and predictions.can_read_blocks
-                and options.kind == "softmax" and options.input == "logits"
+        return (isinstance(predictions, NpyRows) and block_readable(options.kind, options.input, predictions.dtype)
                 and predictions.ndim == 2 and predictions.shape[1] > 0
-                and predictions.dtype in (np.dtype(np.float32), np.dtype(np.float64))
                 and allows_concurrent_calls(resolve_backend_name(options.backend)))
 
     def _softmax_blocks(self, rows, labels):
