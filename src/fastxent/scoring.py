@@ -283,8 +283,8 @@ class ScoreState:
                                                        options.ignore_index, 0.0, row_loss[begin:end],
                                                        top1[begin:end], 1)
 
-        _check_kernel_result(rows.for_each_block(score_block, resolve_n_threads(options.n_threads, n_rows * n_classes,
-                                                                                n_rows)))
+        n_threads = resolve_n_threads(options.n_threads, n_rows * n_classes, n_rows)
+        _check_kernel_result(rows.for_each_block(score_block, n_threads))
         return row_loss, top1.view(bool)
 
     def _softmax_chunk(self, pred, labels, ignored):
