@@ -122,6 +122,11 @@ cdef inline const double *_sample_weights(const double[::1] sample_weight, Py_ss
     return &sample_weight[0] if n > 0 else NULL
 
 
+cdef inline double _weight(const double *sw, Py_ssize_t i) noexcept nogil:
+    """Row ``i``'s sample weight (`_sample_weights`: NULL means all ones)."""
+    return sw[i] if sw != NULL else 1.0
+
+
 cdef inline int _check_2d(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t m0, Py_ssize_t m1,
                           str what) except -1:
     if n0 != m0 or n1 != m1:
@@ -281,7 +286,7 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
         return bad
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         y = labels[i]
-        s = sw[i] if sw != NULL else 1.0
+        s = _weight(sw, i)
         g = &grad_out[i, 0] if with_grad else NULL
         if y == ignore_index:
             loss_out[i] = s * 0.0
@@ -332,18 +337,18 @@ cdef int _ce_probs(const floating[:, ::1] logits, const floating[:, ::1] target,
     if k == 0:
         # No class: every loss is an empty sum (0) and there is no gradient to write.
         for i in range(n):
-            loss_out[i] = (sw[i] if sw != NULL else 1.0) * 0.0
+            loss_out[i] = _weight(sw, i) * 0.0
         return 0
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         g = &grad_out[i, 0] if with_grad else NULL
         if floating is float:
             loss_out[i] = fx_row_ce_probs_f32(&logits[i, 0], &target[i, 0], g, k,
                                               &class_weight[0], label_smoothing,
-                                              sw[i] if sw != NULL else 1.0, grad_scale)
+                                              _weight(sw, i), grad_scale)
         else:
             loss_out[i] = fx_row_ce_probs_f64(&logits[i, 0], &target[i, 0], g, k,
                                               &class_weight[0], label_smoothing,
-                                              sw[i] if sw != NULL else 1.0, grad_scale)
+                                              _weight(sw, i), grad_scale)
     return 0
 
 
@@ -441,10 +446,10 @@ def softmax_ce_labels_grad_hess(const floating[:, ::1] logits, const int64_t[::1
                 fx_row_fill_f64(&hess_out[i, 0], k, NAN)
         elif floating is float:
             fx_row_ce_label_grad_hess_f32(&logits[i, 0], &grad_out[i, 0], &hess_out[i, 0], k,
-                                          <Py_ssize_t>y, sw[i] if sw != NULL else 1.0)
+                                          <Py_ssize_t>y, _weight(sw, i))
         else:
             fx_row_ce_label_grad_hess_f64(&logits[i, 0], &grad_out[i, 0], &hess_out[i, 0], k,
-                                          <Py_ssize_t>y, sw[i] if sw != NULL else 1.0)
+                                          <Py_ssize_t>y, _weight(sw, i))
     return int(bad)
 
 
@@ -464,10 +469,10 @@ def softmax_ce_probs_grad_hess(const floating[:, ::1] logits, const floating[:, 
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         if floating is float:
             fx_row_ce_probs_grad_hess_f32(&logits[i, 0], &target[i, 0], &grad_out[i, 0],
-                                          &hess_out[i, 0], k, sw[i] if sw != NULL else 1.0)
+                                          &hess_out[i, 0], k, _weight(sw, i))
         else:
             fx_row_ce_probs_grad_hess_f64(&logits[i, 0], &target[i, 0], &grad_out[i, 0],
-                                          &hess_out[i, 0], k, sw[i] if sw != NULL else 1.0)
+                                          &hess_out[i, 0], k, _weight(sw, i))
 
 
 # --------------------------------------------------------------------------- docstrings
