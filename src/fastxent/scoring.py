@@ -273,8 +273,7 @@ class ScoreState:
         """The logits kernel's per-row losses and top-1 flags over file rows read block by block on
         the call's threads, each block scored by one thread while it is in that core's cache."""
         options = self.options
-        n_rows, n_classes = rows.shape
-        labels, _ = v.as_labels_checked(labels, (n_rows,), n_classes, options.ignore_index)
+        n_rows, n_classes = rows.shape  # labels: int64, range-checked by _label_indices
         kernels, class_weight = resolve_backend(options.backend), _scratch.ones(n_classes)
         row_loss, top1 = np.empty(n_rows), np.empty(n_rows, dtype=np.uint8)
 

@@ -501,7 +501,7 @@ def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ign
     return n_bad
 
 
-@threaded(inplace=("logits", "grad_out"), ones_for=("sample_weight", "labels"))
+@threaded(inplace=("logits", "grad_out"), ones_for=("sample_weight", "logits"))
 def softmax_ce_labels_loss_grad(logits, labels, class_weight, sample_weight, ignore_index,
                                 label_smoothing, grad_scale, loss_out, grad_out, n_threads):
     """Fused ``softmax_ce_labels_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
@@ -542,7 +542,7 @@ def softmax_ce_probs_loss(logits, target, class_weight, sample_weight, label_smo
                                                          keep, smooth)
 
 
-@threaded(inplace=("logits", "grad_out"), ones_for=("sample_weight", "target"))
+@threaded(inplace=("logits", "grad_out"), ones_for=("sample_weight", "logits"))
 def softmax_ce_probs_loss_grad(logits, target, class_weight, sample_weight, label_smoothing,
                                grad_scale, loss_out, grad_out, n_threads):
     """Fused ``softmax_ce_probs_loss`` plus the scaled gradient into ``grad_out`` (N, C)."""
