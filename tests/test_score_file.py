@@ -166,6 +166,48 @@ def test_parquet_prediction_layouts(tmp_path, data, layout):
     same(report, score_arrays(z, y, sample_weight=w))
 
 
+@pytest.mark.parametrize("layout", ["fixed_size_list", "list"])
+def test_parquet_list_column_read_in_small_batches(tmp_path, data, monkeypatch, layout):
+    # A list column is read in record batches of ~_LIST_BATCH_BYTES: here 37-38 rows, so the
+    # batches cut across row groups (of 400) and chunks (of 250).
+    z, y, w = data
+    flat = pa.array(z.reshape(-1))
+    scores = (pa.FixedSizeListArray.from_arrays(flat, C) if layout == "fixed_size_list"
+              else pa.ListArray.from_arrays(pa.array(np.arange(0, N * C + 1, C, dtype=np.int32)), flat))
+    pq.write_table(pa.table({"scores": scores, "label": y, "weight": w}), tmp_path / "p.parquet",
+                   row_group_size=400, compression="none")
+    row_bytes = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(0).total_byte_size // 400
+    monkeypatch.setattr(_sources, "_LIST_BATCH_BYTES", 37 * row_bytes + row_bytes // 2)
+    sizes = []
+    real_matrix = _sources._matrix
+    monkeypatch.setattr(_sources, "_matrix", lambda batch, *args: sizes.append(batch.num_rows) or real_matrix(
+        batch, *args))
+    expected = score_arrays(z, y, sample_weight=w)
+    for n_threads in (1, 2, 3):
+        sizes.clear()
+        same(score_file(tmp_path / "p.parquet", prediction_columns="scores", sample_weight_column="weight",
+                        chunk_rows=250, n_threads=n_threads), expected)
+        assert sum(sizes) == N and max(sizes) <= 38 and len(sizes) > N // 38
+
+
+def test_decoding_readers_leave_the_kernels_a_core_less(tmp_path, data, monkeypatch):
+    # Parquet and CSV chunks are decoded on the reader thread: score_file gives the kernels one
+    # thread fewer (at least one); a .npy chunk is a copy and keeps them all.
+    z, y, _ = data
+    pq.write_table(columns_table(z, y), tmp_path / "p.parquet")
+    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    seen = []
+    real_score_chunks = fastxent.scoring.score_chunks
+    monkeypatch.setattr(fastxent.scoring, "score_chunks",
+                        lambda *a, n_threads, **k: seen.append(n_threads) or real_score_chunks(*a, n_threads=n_threads,
+                                                                                             **k))
+    for n_threads in (1, 2, 3):
+        score_file(tmp_path / "p.parquet", n_threads=n_threads)
+        score_file(tmp_path / "p.npy", tmp_path / "y.npy", n_threads=n_threads)
+    assert seen == [1, 1, 1, 2, 2, 3]
+
+
 def test_arrow_ipc_file_and_stream(tmp_path, data):
     z, y, _ = data
     table = columns_table(z, y)

@@ -26,6 +26,9 @@ _SUFFIXES = {".npy": _NPY, ".npz": _NPZ, ".parquet": _PARQUET, ".pq": _PARQUET, 
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 _DEFAULT_LABEL_COLUMN = "label"
 _CSV_BLOCK_BYTES = 1 << 24
+# A Parquet list column is read in record batches of about this many decoded bytes (see _Table.blocks).
+_LIST_BATCH_BYTES = 1 << 23
+_PARQUET_READ_BUFFER = 1 << 20
 
 
 def _format_of(path, what):
@@ -337,7 +340,9 @@ class _Table:
         """Record batches holding ``columns`` as the file stores them: a Parquet row group, an Arrow
         IPC record batch, a CSV block (the caller cuts them into chunks)."""
         try:
-            if self.fmt == _PARQUET:
+            if self.fmt == _PARQUET and self._has_list_column(columns):
+                yield from self._list_batches(columns)
+            elif self.fmt == _PARQUET:
                 # A row group at a time, its columns decoded in parallel: ~2x faster than
                 # `iter_batches`, which holds a row group's column chunks in memory as well.
                 for group in range(self.parquet.num_row_groups):
@@ -354,6 +359,33 @@ class _Table:
                         yield batch.select(columns)
         except self.pa.ArrowInvalid as exc:
             raise ValueError(f"{self.what}: cannot read {str(self.path)!r}: {exc}") from None
+
+
+    def _has_list_column(self, columns):
+        types = self.pa.types
+        return any(types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t)
+                   for t in (self.schema.field(name).type for name in columns))
+
+    def _list_batches(self, columns):
+        """Record batches of ~8 MiB from a file with a list column, its pages read through a 1 MiB buffer.
+
+        A list column is one column: a row group is decoded on one thread, mostly its repetition and
+        definition levels, so reading it whole (``read_row_group``) gains nothing from threads and
+        allocates a row group's worth of new memory each time, which this VM hands out slowly (fresh
+        pages: 0.9-16 s for 800 MB measured, against 0.76-0.82 s here, where the same few batch-sized
+        buffers are reused and peak memory stays ~150 MB instead of ~1.3 GB).
+        """
+        import pyarrow.parquet as pq
+
+        meta = self.parquet.metadata
+        row_bytes = max(1, sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+                        // max(1, meta.num_rows))
+        reader = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=_PARQUET_READ_BUFFER)
+        try:
+            yield from reader.iter_batches(batch_size=max(1, _LIST_BATCH_BYTES // row_bytes), columns=columns,
+                                           use_threads=True)
+        finally:
+            reader.close()
 
 
 def _select_columns(names, spec, what, exclude=()):
@@ -438,10 +470,14 @@ def _labels_of(array, kind, ignore_index, what, name):
 
 
 class Source:
-    """Predictions (and labels, weights) of a file, chunk by chunk; use as a context manager."""
+    """Predictions (and labels, weights) of a file, chunk by chunk; use as a context manager.
 
-    def __init__(self, n_rows, chunk_factory, closers=()):
+    ``decodes`` is True when making a chunk is CPU work (Parquet or CSV decoding), not a copy.
+    """
+
+    def __init__(self, n_rows, chunk_factory, closers=(), decodes=False):
         self.n_rows = n_rows
+        self.decodes = decodes
         self._chunks = chunk_factory
         self._closers = list(closers)
 
@@ -642,7 +678,7 @@ def open_source(predictions, labels=None, *, kind, label_column=None, prediction
             label_stream.finish(rows_read)
         if rows_read == 0:
             raise ValueError(f"predictions: {str(path)!r} holds no rows")
-    return Source(n_rows, chunks, closers)
+    return Source(n_rows, chunks, closers, decodes=fmt in (_PARQUET, _CSV))
 
 
 def prefetched(chunks, depth=1):
