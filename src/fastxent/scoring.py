@@ -609,7 +609,8 @@ def score_file(predictions, labels=None, *, kind="softmax", input="logits", labe
         ``.npz``, the member ``"predictions"`` or the only other one).
     sample_weight_column : str, optional
     kind, input, classes, ignore_index, strict, per_row_output, backend, n_threads
-        As in `score_arrays`.
+        As in `score_arrays`. For Parquet and CSV the thread that decodes the file counts as one of
+        ``n_threads``: the kernels get the others (at least one).
     chunk_rows : int, optional
         Rows per chunk (CSV reads blocks of about that size). Default about 32 MiB of predictions.
     progress : bool or None
