@@ -106,34 +106,37 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
 
     /* Per row: the label's kind (0: normal, 1: zero loss / grad, 2: bad label), its target
      * weight wy, the gradient's smoothing factor gs ke and label-entry constant gs (wy + ke w_y)
-     * (gs = gscale * sample weight); padding rows are kind 1. */
-    for (ptrdiff_t r = 0; r < rp; ++r) {
-        int32_t kd = 1, yc = -1;
-        double wy = 0.0, k = 0.0, gk = 0.0;
-        if (r < nr) {
-            const int64_t y = labels[r];
-            if (y == ignore) {
-                kd = 1;
-            } else if (y < 0 || y >= n) {
-                kd = 2;
-                ++bad;
-            } else {
-                const double wc = w_uniform ? wu : w[y];
-                wy = (1.0 - eps) * wc;
-                yc = (int32_t)y;
-                kd = (wy + ke * W == 0.0) ? 1 : 0;
-                const double gs = gscale * sw[r];
-                gk = gs * ke;
-                k = gs * wy + (smooth ? gk * wc : 0.0);
-            }
-        }
-        kind[r] = kd;
-        yi[r] = yc;
-        wyv[r] = wy;
-        yk[r] = k;
-        ge[r] = gk;
-        coef[r] = 0.0;
-        L[r] = 0.0;
+     * (gs = gscale * sample weight); padding rows are kind 1.  Eight rows per step in int64
+     * lanes: as a scalar loop with its branches this was a third of the kernel at C = 10. */
+    const __m512i ignore8 = _mm512_set1_epi64(ignore), n8 = _mm512_set1_epi64(n);
+    const __m512d zero8 = _mm512_setzero_pd(), keW8 = _mm512_set1_pd(ke * W);
+    for (ptrdiff_t r = 0; r < rp; r += 8) {
+        const __mmask8 live = r >= nr ? 0 : nr - r >= 8 ? 0xff : (__mmask8)((1u << (nr - r)) - 1u);
+        const ptrdiff_t at = live ? r : 0;  /* no pointer past the block's rows is formed */
+        const __m512i y = _mm512_maskz_loadu_epi64(live, labels + at);
+        const __mmask8 ign = _mm512_mask_cmpeq_epi64_mask(live, y, ignore8);
+        /* unsigned: a negative label is >= n */
+        const __mmask8 inr = _mm512_mask_cmplt_epu64_mask(live, y, n8);
+        const __mmask8 valid = inr & (__mmask8)~ign, badm = live & (__mmask8)~(inr | ign);
+        bad += __builtin_popcount((unsigned)badm);
+        /* the gather reads w only at valid labels */
+        const __m512d wc = w_uniform ? _mm512_set1_pd(wu) : _mm512_mask_i64gather_pd(zero8, valid, y, w, 8);
+        const __m512d wy = _mm512_maskz_mul_pd(valid, _mm512_set1_pd(1.0 - eps), wc);
+        const __mmask8 normal = _mm512_mask_cmp_pd_mask(valid, _mm512_add_pd(wy, keW8), zero8, _CMP_NEQ_UQ);
+        __m512i kd = _mm512_mask_mov_epi64(_mm512_set1_epi64(1), normal, _mm512_setzero_si512());
+        kd = _mm512_mask_mov_epi64(kd, badm, _mm512_set1_epi64(2));
+        const __m512d gs = _mm512_mul_pd(_mm512_set1_pd(gscale), _mm512_maskz_loadu_pd(live, sw + at));
+        const __m512d gk = _mm512_maskz_mul_pd(valid, gs, _mm512_set1_pd(ke));
+        __m512d k = _mm512_maskz_mul_pd(valid, gs, wy);
+        if (smooth) k = _mm512_add_pd(k, _mm512_mul_pd(gk, wc));
+        _mm256_store_si256((__m256i *)(kind + r), _mm512_cvtepi64_epi32(kd));
+        _mm256_store_si256((__m256i *)(yi + r),
+                           _mm512_cvtepi64_epi32(_mm512_mask_mov_epi64(_mm512_set1_epi64(-1), valid, y)));
+        _mm512_store_pd(wyv + r, wy);
+        _mm512_store_pd(yk + r, k);
+        _mm512_store_pd(ge + r, gk);
+        _mm512_store_pd(coef + r, zero8);
+        _mm512_store_pd(L + r, zero8);
     }
 
     /* A: per group, m, z_y, the smoothing sum L, and d = z - m into the tile */

@@ -21,6 +21,7 @@ def call(**overrides):
     (dict(target=np.zeros((6, 3))), ValueError, r"target of shape \(6, 3\) matches neither"),
     (dict(target=np.array([0, 1, 2, 3, 4, 0])), ValueError, r"label 4 at row 4 is outside \[0, 4\)"),
     (dict(target=np.array([0, 1, -1, 3, 0, 0])), ValueError, r"label -1 at row 2"),
+    (dict(target=np.array([0, 1, 2, 0, 0, np.iinfo(np.int64).min])), ValueError, r"label -9223372036854775808 at row 5"),
     (dict(target=np.array([0, 1, 2, 3, 0, 0], dtype=np.uint64) + np.uint64(2**63)), ValueError, "outside"),
     (dict(target=LABELS.astype(np.float64)), TypeError, r"floating dtype.*integer class indices"),
     (dict(target=LABELS.astype(str)), TypeError, "target must be integer class indices"),

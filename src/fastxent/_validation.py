@@ -204,7 +204,7 @@ def check_label_smoothing(label_smoothing):
     return value
 
 
-_INT64 = np.iinfo(np.int64)
+_INT64_RANGE = np.iinfo(np.int64)
 
 
 def check_ignore_index(ignore_index):
@@ -212,7 +212,7 @@ def check_ignore_index(ignore_index):
             isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
     value = int(ignore_index)
-    if not _INT64.min <= value <= _INT64.max:  # the kernels compare int64 labels with it
+    if not _INT64_RANGE.min <= value <= _INT64_RANGE.max:  # the kernels compare int64 labels with it
         raise ValueError(f"ignore_index must be in the int64 range [-2**63, 2**63), got {value}")
     return value
 
