@@ -219,6 +219,27 @@ def test_infinite_logits_and_nan(backend):
     assert np.isfinite(loss) and grad[0] == 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_of_zero_sample_weight_are_padding_whatever_their_logits(backend, dtype):
+    """Multi-label rows with sample weight 0 (the kernels' per-row multiplier is 0) and binary elements
+    with sample weight 0: loss 0 and gradient 0 even for NaN / inf logits; the other rows unchanged."""
+    z, y = logits_of((6, 5), dtype), targets_of((6, 5), dtype)
+    z[1, 2], z[4, :] = np.nan, np.inf
+    sw = np.array([1.0, 0.0, 2.0, 1.0, 0.0, 0.5])
+    loss, grad = fastxent.multilabel_cross_entropy_with_grad(z, y, sample_weight=sw, reduction="sum",
+                                                             backend=backend)
+    kept = sw > 0
+    wanted, wanted_grad = fastxent.multilabel_cross_entropy_with_grad(z[kept], y[kept], sample_weight=sw[kept],
+                                                                      reduction="sum", backend="numpy")
+    assert (grad[~kept] == 0).all()
+    np.testing.assert_allclose(grad[kept], wanted_grad, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(loss, wanted, rtol=1e-5)
+    flat_loss, flat_grad = fastxent.binary_cross_entropy_with_logits_with_grad(
+        z.reshape(-1), y.reshape(-1), sample_weight=np.repeat(sw, 5), reduction="none", backend=backend)
+    assert (flat_loss.reshape(6, 5)[~kept] == 0).all() and (flat_grad.reshape(6, 5)[~kept] == 0).all()
+    assert np.isfinite(flat_loss).all()
+
+
 def test_in_place_and_out(backend):
     z, y = logits_of((300, 17), np.float32), targets_of((300, 17), np.float32)
     wanted_loss, wanted_grad = fastxent.binary_cross_entropy_with_logits_with_grad(z, y, backend=backend)
