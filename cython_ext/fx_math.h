@@ -53,6 +53,19 @@
 #define FX_PRAGMA(x) _Pragma(#x)
 #endif
 
+/* Prefetch hints, for data the hardware prefetcher would ask for too late (it follows the demand
+ * stream, which pauses while a kernel computes on what it has).  A prefetch never faults, so the
+ * address may lie past the array; it is formed as an integer, not as an out-of-range pointer. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FX_PREFETCH_READ(p, off) \
+    __builtin_prefetch((const void *)((uintptr_t)(p) + (uintptr_t)(off)), 0, 3)
+#define FX_PREFETCH_WRITE(p, off) \
+    __builtin_prefetch((const void *)((uintptr_t)(p) + (uintptr_t)(off)), 1, 3)
+#else
+#define FX_PREFETCH_READ(p, off) ((void)0)
+#define FX_PREFETCH_WRITE(p, off) ((void)0)
+#endif
+
 /* ---------------------------------------------------------------- bitcasts */
 
 FX_INLINE uint32_t fx_f32_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }

@@ -32,17 +32,6 @@
 
 #define FX_TILE_ROWS 16
 
-/* Prefetch hints: a prefetch never faults, so the next block's rows may lie past the array
- * (the last block); the address is formed as an integer, not as an out-of-range pointer. */
-#define FX_PREFETCH_READ(p, off) \
-    _mm_prefetch((const char *)((uintptr_t)(p) + (uintptr_t)(off)), _MM_HINT_T0)
-#if defined(__GNUC__) || defined(__clang__)
-#define FX_PREFETCH_WRITE(p, off) \
-    __builtin_prefetch((const void *)((uintptr_t)(p) + (uintptr_t)(off)), 1, 3)
-#else
-#define FX_PREFETCH_WRITE(p, off) FX_PREFETCH_READ(p, off)
-#endif
-
 /* 16 x 16 float transpose in registers: in, v[i] is row i; out, v[j] is column j. */
 FX_INLINE void fx_transpose16_f32(__m512 v[16])
 {
@@ -275,8 +264,5 @@ static ptrdiff_t fx_tile16_ce_label(const float *z, float *g, ptrdiff_t nr, ptrd
     }
 #undef FX_TILE_CASE
 }
-
-#undef FX_PREFETCH_READ
-#undef FX_PREFETCH_WRITE
 
 #endif /* FASTXENT_FX_TILE16_H */
