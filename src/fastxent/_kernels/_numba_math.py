@@ -36,7 +36,8 @@ log(inf) = inf, log(NaN) = NaN; subnormals scaled by 2^54 first). ``vlog1p_recip
 polynomial beside one division, and ``vlog`` with a rounding correction in float64.
 
 Also here: ``vmax`` (NaN-propagating max that vectorises as a reduction), ``radd`` (the one add
-that carries ``reassoc``, for the row sums) and ``as_dtype_of`` (cast to an array's dtype).
+that carries ``reassoc``, for the row sums), ``as_dtype_of`` (cast to an array's dtype) and
+``prefetch_next_row`` (``llvm.prefetch`` of the next row of a 2-D array, as the Cython row kernels do).
 """
 
 import numpy as np
@@ -47,7 +48,7 @@ from numba.extending import intrinsic, overload
 
 from ._jit import REDUCTION_FASTMATH, inline_helper, math_options
 
-__all__ = ["vexp", "vlog", "vlog1p_recip_unit", "vmax", "radd", "as_dtype_of"]
+__all__ = ["vexp", "vlog", "vlog1p_recip_unit", "vmax", "radd", "as_dtype_of", "prefetch_next_row"]
 
 
 @intrinsic
@@ -92,6 +93,41 @@ def _maximum(typingctx, a, b):
         return builder.call(fn, args)
 
     return a(a, b), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, array, byte_offset):
+    """``llvm.prefetch`` (read, keep in all levels) of the byte at ``array.data + byte_offset``. A
+    prefetch never faults, so the address may lie past the array; it is formed as an integer."""
+    if not (isinstance(array, types.Array) and isinstance(byte_offset, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        i64, i32, i8_ptr = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+        offset = context.cast(builder, args[1], signature.args[1], types.int64)
+        address = builder.inttoptr(builder.add(builder.ptrtoint(data, i64), offset), i8_ptr)
+        fnty = ir.FunctionType(ir.VoidType(), [i8_ptr, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, byte_offset), codegen
+
+
+# Rows up to this size ask for the next row (as the Cython kernels' fx_prefetch_next_row)
+PREFETCH_ROW_BYTES = 16384
+
+
+@inline_helper
+def prefetch_next_row(row):
+    """Ask for the row that follows ``row`` (a C-contiguous row of a 2-D array) in memory, when it is
+    at most `PREFETCH_ROW_BYTES`: called after a row's first pass, so that its loads overlap this
+    row's exps (the hardware prefetcher follows the demand stream, which pauses meanwhile)."""
+    nbytes = row.size * row.itemsize
+    if nbytes <= PREFETCH_ROW_BYTES:
+        for b in range(0, nbytes, 64):
+            _prefetch(row, nbytes + b)
 
 
 def radd(acc, x):

@@ -37,7 +37,7 @@ from numba.extending import overload
 
 from ._jit import compiled_helper, helper_options, inline_helper, threaded
 from ._numba_optional import flat_or, row_or, store
-from ._numba_math import as_dtype_of, radd, vexp, vlog, vmax
+from ._numba_math import as_dtype_of, prefetch_next_row, radd, vexp, vlog, vmax
 from .numpy_softmax import KERNELS
 
 __all__ = list(KERNELS)
@@ -57,6 +57,7 @@ def _row_shift(z):
     m = z[0]
     for c in range(1, n):
         m = vmax(m, z[c])
+    prefetch_next_row(z)
     m64 = np.float64(m)
     return 0.0 if m64 == -np.inf else m64
 
@@ -190,6 +191,7 @@ def _labels_row_loss_grad(z, y, w, w_sum, ignore_index, keep, smooth, s_i, gs, g
 @inline_helper
 def _probs_row_loss(z, t, w, keep, smooth):
     m64 = _row_shift(z)
+    prefetch_next_row(t)  # the targets' next row too (read in the pass below)
     shift = as_dtype_of(z, m64)
     s, total, gap = _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, None)
     if total == 0.0:  # no target weight: loss 0 whatever the logits hold
@@ -200,6 +202,7 @@ def _probs_row_loss(z, t, w, keep, smooth):
 @inline_helper
 def _probs_row_loss_grad(z, t, w, keep, smooth, gs, g):
     m64 = _row_shift(z)
+    prefetch_next_row(t)  # the targets' next row too (read in the pass below)
     shift = as_dtype_of(z, m64)
     s, total, gap = _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, g)
     if total == 0.0:  # no target weight: loss 0 and a zero gradient whatever the logits hold
