@@ -61,9 +61,13 @@
     __builtin_prefetch((const void *)((uintptr_t)(p) + (uintptr_t)(off)), 0, 3)
 #define FX_PREFETCH_WRITE(p, off) \
     __builtin_prefetch((const void *)((uintptr_t)(p) + (uintptr_t)(off)), 1, 3)
+/* into L2 only (prefetcht1): for data needed after the current working set has left L1 */
+#define FX_PREFETCH_READ_L2(p, off) \
+    __builtin_prefetch((const void *)((uintptr_t)(p) + (uintptr_t)(off)), 0, 2)
 #else
 #define FX_PREFETCH_READ(p, off) ((void)0)
 #define FX_PREFETCH_WRITE(p, off) ((void)0)
+#define FX_PREFETCH_READ_L2(p, off) ((void)0)
 #endif
 
 /* ---------------------------------------------------------------- bitcasts */
