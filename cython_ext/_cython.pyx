@@ -16,6 +16,7 @@ from libc.stdint cimport int64_t
 
 cdef extern from "fx_math.h" nogil:
     int FX_SMALL_MAXROWS
+    int fx_all_equal(const double *w, Py_ssize_t n)
     void fx_row_exp_f32(const float *x, float *out, Py_ssize_t n)
     void fx_row_exp_f64(const double *x, double *out, Py_ssize_t n)
     double fx_row_logsumexp_f32(const float *z, Py_ssize_t n)
@@ -210,15 +211,6 @@ cdef inline double _sum_weights(const double[::1] w) noexcept nogil:
     return W
 
 
-cdef inline bint _all_equal(const double[::1] w) noexcept nogil:
-    """Whether every class weight equals the first (lets the row loops skip the weight loads)."""
-    cdef Py_ssize_t c
-    for c in range(1, w.shape[0]):
-        if w[c] != w[0]:
-            return False
-    return w.shape[0] > 0 and w[0] == w[0]
-
-
 cdef inline void _top1_rows(const floating *z, Py_ssize_t k, const int64_t *labels, int64_t ignore_index,
                             Py_ssize_t nr, unsigned char *top1) noexcept nogil:
     """``top1[r] = argmax(z[r]) == labels[r]`` for the ``nr`` rows of ``k`` logits at ``z`` (0 for ignored
@@ -261,7 +253,7 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
     if n == 0:
         return 0
     W = _sum_weights(class_weight)
-    uniform = _all_equal(class_weight)
+    uniform = k > 0 and fx_all_equal(&class_weight[0], k)
     if 0 < k <= FX_SMALL_C:
         # Few classes: blocks of rb rows (a function of k only), each done by one thread with long
         # vector loops over the whole block (fx_block_ce_label).

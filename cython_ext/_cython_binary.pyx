@@ -11,14 +11,16 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 cdef extern from "fx_binary.h" nogil:
+    int fx_all_equal(const double *w, Py_ssize_t n)
     Py_ssize_t fx_bce_chunk_f32(const float *x, const float *t, const float *w, const double *pw,
                           const double *sw, Py_ssize_t n_rows, Py_ssize_t n_labels,
                           Py_ssize_t chunk_rows, Py_ssize_t ch, int loss_mode, int probs, double eps,
-                          double gscale, double *loss_out, float *g, float *h)
+                          double gscale, double *loss_out, float *g, float *h, int pw_uniform)
     Py_ssize_t fx_bce_chunk_f64(const double *x, const double *t, const double *w, const double *pw,
                           const double *sw, Py_ssize_t n_rows, Py_ssize_t n_labels,
                           Py_ssize_t chunk_rows, Py_ssize_t ch, int loss_mode, int probs,
-                          double eps, double gscale, double *loss_out, double *g, double *h)
+                          double eps, double gscale, double *loss_out, double *g, double *h,
+                          int pw_uniform)
     void fx_sigmoid_run_f32(const float *x, float *out, Py_ssize_t n, int log_sigmoid)
     void fx_sigmoid_run_f64(const double *x, double *out, Py_ssize_t n, int log_sigmoid)
 
@@ -49,6 +51,7 @@ cdef Py_ssize_t _bce(const floating[:, ::1] x, const floating[:, ::1] target, co
     returns the count of out-of-range inputs."""
     cdef Py_ssize_t n = target.shape[0], k = target.shape[1], n_chunks, ch, n_bad = 0
     cdef Py_ssize_t n_out
+    cdef int pw_uniform
     cdef const floating *w = NULL
     cdef const double *sw = NULL
     cdef double *lo = NULL
@@ -95,13 +98,14 @@ cdef Py_ssize_t _bce(const floating[:, ::1] x, const floating[:, ::1] target, co
         if lo != NULL and loss_mode != 2:
             loss_out[:] = 0.0
         return 0
+    pw_uniform = fx_all_equal(&pos_weight[0], k)
     for ch in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
         if floating is float:
             n_bad += fx_bce_chunk_f32(&x[0, 0], &target[0, 0], w, &pos_weight[0], sw, n, k, chunk_rows,
-                                      ch, loss_mode, probs, eps, grad_scale, lo, g, h)
+                                      ch, loss_mode, probs, eps, grad_scale, lo, g, h, pw_uniform)
         else:
             n_bad += fx_bce_chunk_f64(&x[0, 0], &target[0, 0], w, &pos_weight[0], sw, n, k, chunk_rows,
-                                      ch, loss_mode, probs, eps, grad_scale, lo, g, h)
+                                      ch, loss_mode, probs, eps, grad_scale, lo, g, h, pw_uniform)
     return n_bad
 
 

@@ -70,6 +70,16 @@
 #define FX_PREFETCH_READ_L2(p, off) ((void)0)
 #endif
 
+/* Whether the n >= 1 weights all equal the first, a number (lets the loops skip per-element weight
+ * loads: class weights in the softmax kernels, pos_weight in the multi-label ones); 0 for n == 0. */
+FX_INLINE int fx_all_equal(const double *w, ptrdiff_t n)
+{
+    if (n <= 0 || w[0] != w[0]) return 0;
+    for (ptrdiff_t i = 1; i < n; ++i)
+        if (w[i] != w[0]) return 0;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- bitcasts */
 
 FX_INLINE uint32_t fx_f32_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
