@@ -14,7 +14,7 @@ import fastxent
 from fastxent import score_arrays, score_file
 from fastxent import _sources
 from fastxent._backends import is_available
-from fastxent._sources import prefetched
+from fastxent._sources import in_order, prefetched
 from arrays import labels_of, logits_of
 
 pa = pytest.importorskip("pyarrow")
@@ -372,6 +372,68 @@ def test_prefetched_passes_errors_through_and_stops_its_reader():
     endless = prefetched(iter(range(10**9)))
     assert next(endless) == 0
     endless.close()  # the reader thread is told to stop and joined
+
+
+def _reader_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "fastxent-reader" and t.is_alive()]
+
+
+@pytest.mark.parametrize("n_workers", [1, 2, 3, 5])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_in_order_hands_out_every_part_in_order(n_workers, depth):
+    lengths = [5, 0, 17, 1, 0, 9, 30, 2]
+    parts = [(lambda k=k, n=n: ((k, i) for i in range(n))) for k, n in enumerate(lengths)]
+    assert list(in_order(parts, n_workers, depth)) == [(k, i) for k, n in enumerate(lengths) for i in range(n)]
+    assert list(in_order([], n_workers, depth)) == []
+    assert not _reader_threads()
+
+
+def test_in_order_raises_a_parts_error_after_the_parts_before_it_and_closes_every_part():
+    closed = []
+
+    def part(k, fail_at=None):
+        try:
+            for i in range(50):
+                if i == fail_at:
+                    raise OSError(f"part {k} unreadable")
+                yield k, i
+        finally:
+            closed.append(k)
+
+    parts = [lambda: part(0), lambda: part(1), lambda: part(2, fail_at=3), lambda: part(3)]
+    seen = []
+    with pytest.raises(OSError, match="part 2 unreadable"):
+        for item in in_order(parts, 2, depth=2):
+            seen.append(item)
+    assert seen == [(k, i) for k in (0, 1) for i in range(50)] + [(2, i) for i in range(3)]
+    assert not _reader_threads()
+    assert 2 in closed and all(k in closed for k in set(closed))
+
+    closed.clear()
+    early = in_order([lambda k=k: part(k) for k in range(6)], 3, depth=2)
+    assert next(early) == (0, 0)
+    early.close()  # the workers are told to stop and joined; the parts they had started are closed
+    assert not _reader_threads()
+    assert closed and sorted(closed) == sorted(set(closed))
+
+
+def test_parquet_list_row_groups_decoded_side_by_side_keep_the_row_order(tmp_path, data, monkeypatch):
+    z, y, w = data
+    scores = pa.FixedSizeListArray.from_arrays(pa.array(z.reshape(-1)), C)
+    pq.write_table(pa.table({"scores": scores, "label": y}), tmp_path / "p.parquet", row_group_size=101,
+                   compression="none")
+    row_bytes = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(0).total_byte_size // 101
+    monkeypatch.setattr(_sources, "_LIST_BATCH_BYTES", 13 * row_bytes)  # several batches per row group
+    monkeypatch.setattr(_sources, "_LIST_AHEAD_BYTES", 2 * 13 * row_bytes)
+    monkeypatch.setattr(pa, "cpu_count", lambda: 3)
+    score_file(tmp_path / "p.parquet", prediction_columns="scores", per_row_output=tmp_path / "rows.npy",
+               chunk_rows=64)
+    expected = score_arrays(z, y, per_row_output=tmp_path / "expected.npy")
+    # (a row's loss can differ in its last bit with its place in a kernel block: not an order error)
+    np.testing.assert_allclose(np.load(tmp_path / "rows.npy"), np.load(tmp_path / "expected.npy"), rtol=1e-14)
+    same(score_file(tmp_path / "p.parquet", prediction_columns="scores", chunk_rows=64), expected)
 
 
 @pytest.mark.slow
