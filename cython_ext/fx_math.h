@@ -281,6 +281,9 @@ FX_INLINE ptrdiff_t fx_small_rows(ptrdiff_t n)
     const ptrdiff_t r = FX_SMALL_ELEMS / (n > 0 ? n : 1);
     return r > FX_SMALL_MAXROWS ? FX_SMALL_MAXROWS : r;
 }
+/* Rows a block's per-row arrays (S, md, zyd, wyv, L, kind) hold for fx_block_losses: nr rounded up
+ * to 16 (rows past nr: kind 1, every other entry a number; at most FX_SMALL_MAXROWS). */
+FX_INLINE ptrdiff_t fx_block_padded_rows(ptrdiff_t nr) { return (nr + 15) & ~(ptrdiff_t)15; }
 
 /* ---------------------------------------------------------------- row loops */
 
