@@ -99,12 +99,23 @@ def test_npy_chunks_are_large_only_when_read_in_blocks(tmp_path, dtype, kind, in
     assert rows == min(100_000, chunk_bytes // (500 * np.dtype(dtype).itemsize))
 
 
-def test_npy_logits_are_mapped_where_preadv_is_missing(tmp_path, data, monkeypatch):
+@pytest.mark.parametrize("populate", [True, False])
+def test_npy_blocks_are_read_only_mappings_with_or_without_populate(tmp_path, data, monkeypatch, populate):
+    # without MAP_POPULATE (not Linux) the blocks are plain read-only mappings, faulted in by the kernel
     z, y, _ = data
     np.save(tmp_path / "p.npy", z)
     np.save(tmp_path / "y.npy", y)
-    monkeypatch.setattr(_sources.NpyRows, "can_read_blocks", False)
-    monkeypatch.setattr(_sources.NpyRows, "for_each_block", None)  # not called
+    if not populate:
+        monkeypatch.setattr(_sources, "_MAP_POPULATE", 0)
+    monkeypatch.setattr(_sources, "BLOCK_BYTES", 64 * C * z.itemsize)
+    rows = _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 100, N)
+
+    def process(block, begin, end):
+        assert not block.flags.writeable
+        np.testing.assert_array_equal(block, z[100 + begin:100 + end])
+        return end - begin
+
+    assert rows.for_each_block(process, 2) == N - 100
     same(score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=500), score_arrays(z, y))
 
 
