@@ -1,4 +1,4 @@
-"""Interleaved timing of the fused softmax loss + gradient (``out=`` preallocated) against the memory floor.
+"""Interleaved timing of the fused loss + gradient (``out=`` preallocated) against the memory floor.
 
     python benches/kernel_ratios.py W3 W6 --backends cython,numba --threads 2 --rounds 15
 
@@ -29,9 +29,8 @@ def measure(name, backends, threads, rounds, quick=False):
     out = np.empty_like(logits)
     calls = {"floor": benchmarking.floor_copy(workload, logits, target, threads)}
     for backend in backends:
-        def call(backend=backend):
-            return fastxent.softmax_cross_entropy_with_grad(logits, target, backend=backend,
-                                                            n_threads=threads, out=out)
+        # the workload's fused call (softmax, binary or multi-label) into the preallocated gradient
+        call = benchmarking._fastxent(backend, threads, "out")(workload, logits, target, out)
         benchmarking.check_result(workload, call(), logits, target, wanted)
         calls[backend] = call
     times = {label: [] for label in calls}

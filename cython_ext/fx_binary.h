@@ -58,20 +58,24 @@ enum {
 #define FX_SUF f32
 #define FX_EXPNP fx_expf_nonpos
 #define FX_LOG1P_RECIP fx_log1p_recip_unit_f32
+#define FX_ABS fabsf
 #include "fx_binary.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPNP
 #undef FX_LOG1P_RECIP
+#undef FX_ABS
 
 #define FX_T double
 #define FX_SUF f64
 #define FX_EXPNP fx_exp_nonpos
 #define FX_LOG1P_RECIP fx_log1p_recip_unit_f64
+#define FX_ABS fabs
 #include "fx_binary.inc"
 #undef FX_T
 #undef FX_SUF
 #undef FX_EXPNP
 #undef FX_LOG1P_RECIP
+#undef FX_ABS
 
 #endif /* FASTXENT_FX_BINARY_H */
