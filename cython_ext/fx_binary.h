@@ -21,18 +21,19 @@
 #define FX_BCE_BLOCK 1024
 
 /* (log1p(u), 1 / (1 + u)) for u in [0, 1] or NaN.
- * float: log1p(u) = u P(u), P a degree-8 fit of log1p(u) / u on [0, 1] (relative error 3e-8;
- * < 2 ulp in float32 with rounding), evaluated by Estrin's scheme, independently of the division:
- * the two run in parallel (the loop is latency-bound; measured 1.24 -> 0.87 ns per element).
+ * float: log1p(u) = 2 atanh(s), s = u / (2 + u) in [0, 1/3]: 2s + 2s t R(t) with t = s^2 and R a
+ * degree-3 fit of (atanh(s) / s - 1) / t on [0, 1/9] (relative error 4.5e-9; < 2 ulp in float32
+ * with rounding, measured over 22M arguments).  Six multiplies and a division where a degree-8 fit
+ * of log1p(u) / u on [0, 1] took twelve multiplies: the loop is bound by the FMA units, and the
+ * divisions run beside them (measured on one thread, 50M float32: loss only 35.3 -> 33.8 ms, fused
+ * 45.5 -> 45.1 ms, where the two divisions come close to the divider's throughput).
  * double: log(w) + (u - (w - 1)) / w with w = fl(1 + u) (w - 1 is exact; tiny u give u). */
 FX_INLINE float fx_log1p_recip_unit_f32(float u, float *recip)
 {
-    const float u2 = u * u, u4 = u2 * u2;
-    const float p01 = 0.99999997f + -0.49999493f * u, p23 = 0.33319094f + -0.24842964f * u;
-    const float p45 = 0.19105935f + -0.13663093f * u, p67 = 0.07822415f + -0.02950413f * u;
-    const float p03 = p01 + p23 * u2, p47 = p45 + p67 * u2;
+    const float s = u / (2.0f + u), t = s * s, s2 = s + s;
     *recip = 1.0f / (1.0f + u);
-    return u * ((p03 + p47 * u4) + 0.00523242f * (u4 * u4));
+    const float r = ((0.14006001f * t + 0.14000902f) * t + 0.20010763f) * t + 0.33333209f;
+    return s2 + (s2 * t) * r;
 }
 
 FX_INLINE double fx_log1p_recip_unit_f64(double u, double *recip)
