@@ -99,23 +99,12 @@ def test_npy_chunks_are_large_only_when_read_in_blocks(tmp_path, dtype, kind, in
     assert rows == min(100_000, chunk_bytes // (500 * np.dtype(dtype).itemsize))
 
 
-@pytest.mark.parametrize("populate", [True, False])
-def test_npy_blocks_are_read_only_mappings_with_or_without_populate(tmp_path, data, monkeypatch, populate):
-    # without MAP_POPULATE (not Linux) the blocks are plain read-only mappings, faulted in by the kernel
+def test_npy_logits_are_mapped_where_preadv_is_missing(tmp_path, data, monkeypatch):
     z, y, _ = data
     np.save(tmp_path / "p.npy", z)
     np.save(tmp_path / "y.npy", y)
-    if not populate:
-        monkeypatch.setattr(_sources, "_MAP_POPULATE", 0)
-    monkeypatch.setattr(_sources, "BLOCK_BYTES", 64 * C * z.itemsize)
-    rows = _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 100, N)
-
-    def process(block, begin, end):
-        assert not block.flags.writeable
-        np.testing.assert_array_equal(block, z[100 + begin:100 + end])
-        return end - begin
-
-    assert rows.for_each_block(process, 2) == N - 100
+    monkeypatch.setattr(_sources.NpyRows, "can_read_blocks", False)
+    monkeypatch.setattr(_sources.NpyRows, "for_each_block", None)  # not called
     same(score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=500), score_arrays(z, y))
 
 
@@ -140,15 +129,16 @@ def test_npy_blocks_stop_at_the_first_error(tmp_path, data, monkeypatch):
     assert rows.for_each_block(lambda block, begin, end: end - begin, 3) == N
 
 
-def test_npy_truncated_while_being_read(tmp_path, data):
+@pytest.mark.parametrize("input", ["logits", "probs"])  # read in blocks / mapped chunk by chunk
+def test_npy_truncated_while_being_read(tmp_path, data, input):
     z, y, _ = data
-    np.save(tmp_path / "p.npy", z)
+    np.save(tmp_path / "p.npy", z if input == "logits" else fastxent.softmax(z))
     np.save(tmp_path / "y.npy", y)
-    with _sources.open_source(tmp_path / "p.npy", tmp_path / "y.npy", kind="softmax") as source:
+    with _sources.open_source(tmp_path / "p.npy", tmp_path / "y.npy", kind="softmax", input=input) as source:
         with open(tmp_path / "p.npy", "r+b") as file:
             file.truncate(os.path.getsize(tmp_path / "p.npy") // 2)
         with pytest.raises(ValueError, match="ended at byte .* while being read"):
-            fastxent.score_chunks(source.chunks())
+            fastxent.score_chunks(source.chunks(), input=input)
 
 
 def test_npz_members_streamed_compressed_or_not(tmp_path, data):

@@ -3,7 +3,7 @@
 `open_source` turns a predictions file (and optionally a separate labels file) into a `Source` whose
 `Source.chunks` yields ``(predictions, labels, sample_weight)`` NumPy chunks of bounded size, never the
 whole file. ``.npy`` chunks are `NpyRows`: mapped when used as arrays (each unmapped once scored), or
-mapped block by block on the scorer's threads by its fused softmax path;
+read block by block into per-thread buffers by the scorer's fused softmax path;
 tables are read batch by batch with pyarrow (Parquet row groups, IPC record batches, the streaming
 CSV reader). `prefetched` reads the next chunk on a thread while the current one is scored.
 """
@@ -110,52 +110,49 @@ class _NpyArray:
                              f"({expected:,} bytes) but the file has {actual:,} bytes")
         self.n_rows = self.shape[0]
 
-    def rows(self, start, stop, *, populated=False):
-        """Rows [start, stop) as a view of a mapping of just those bytes (unmapped with the view).
-
-        By default a private copy-on-write mapping, never written but writeable (NumPy's argmax copies
-        read-only arrays, writeable ones it reads), its pages read ahead and faulted in when touched.
-        ``populated=True``: a shared read-only mapping whose page-table entries the ``mmap`` call fills
-        itself (``MAP_POPULATE``, Linux; elsewhere a plain read-only mapping), for a kernel that reads
-        every row once: no page faults while it runs, and no copy out of the page cache.
-        """
+    def rows(self, start, stop):
+        """Rows [start, stop) as a view of a private mapping of just those bytes (unmapped with the view)."""
         if stop <= start or self.row_bytes == 0:
             return np.empty((max(stop - start, 0), *self.shape[1:]), dtype=self.dtype)
         begin = self.offset + start * self.row_bytes
         aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
         length = begin - aligned + (stop - start) * self.row_bytes
         with open(self.path, "rb", buffering=0) as file:
-            # a page past the end of the file would be a SIGBUS when touched, not an error
+            # a file truncated after it was opened: the block reader's error, naming the file
+            # (mmap's own is "mmap length is greater than file size")
             size = os.fstat(file.fileno()).st_size
             if size < aligned + length:
                 raise ValueError(f"{self.what}: {str(self.path)!r} ended at byte {size:,} while being read "
                                  f"(truncated after it was opened?)")
-            if not populated:
-                mapping = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_COPY, offset=aligned)
-            elif _MAP_POPULATE:
-                mapping = mmap.mmap(file.fileno(), length, flags=mmap.MAP_SHARED | _MAP_POPULATE,
-                                    prot=mmap.PROT_READ, offset=aligned)
-            else:
-                mapping = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_READ, offset=aligned)
-        if not populated:
-            _read_ahead(mapping)
+            # Copy-on-write, never written: NumPy's argmax copies read-only arrays, writeable ones it reads.
+            mapping = mmap.mmap(file.fileno(), length, access=mmap.ACCESS_COPY, offset=aligned)
+        _read_ahead(mapping)
         view = np.frombuffer(mapping, dtype=self.dtype, count=(stop - start) * self.row_bytes // self.dtype.itemsize,
                              offset=begin - aligned)
         return view.reshape(stop - start, *self.shape[1:])
 
-
-_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+    def read_into(self, fd, raw, row):
+        """Fill the byte array ``raw`` from row ``row`` on (``fd``: this file, opened unbuffered)."""
+        done, offset = 0, self.offset + row * self.row_bytes
+        while done < raw.size:
+            got = os.preadv(fd, [raw[done:]], offset + done)  # releases the GIL
+            if got == 0:
+                raise ValueError(f"{self.what}: {str(self.path)!r} ended at byte {offset + done:,} while being "
+                                 f"read (truncated after it was opened?)")
+            done += got
 
 
 class NpyRows:
     """Rows ``[start, stop)`` of a `.npy` file, not yet read.
 
-    ``np.asarray(rows)`` maps them (`_NpyArray.rows`). `for_each_block` instead hands a kernel blocks
-    of about `BLOCK_BYTES` on several threads, each block mapped (populated, read-only) by the thread
-    that processes it: the kernel reads the page cache in place, where a ``preadv`` into a buffer of
-    the thread's own first copied every byte (measured: 4 GB in 0.33 s against 0.38-0.43 s,
-    docs/benchmarks.md).
+    ``np.asarray(rows)`` maps them (`_NpyArray.rows`). `for_each_block` instead reads them with
+    ``os.preadv`` in blocks of about `BLOCK_BYTES`, on several threads, each into a buffer of its own
+    that stays in its core's cache while a function (a kernel) processes it: one pass over memory
+    where the mapping costs a page-table entry per 4 KiB page, and unmapping them again.
     """
+
+    # os.preadv is POSIX (Linux, the BSDs, macOS): elsewhere the rows are only mapped
+    can_read_blocks = hasattr(os, "preadv")
 
     def __init__(self, npy, start, stop):
         self.npy, self.start, self.stop = npy, start, stop
@@ -172,60 +169,64 @@ class NpyRows:
 
     def for_each_block(self, process, n_threads):
         """Call ``process(block, begin, end)`` for consecutive blocks of these rows (``block`` holds
-        rows ``[begin, end)``, counted from this object's first row: a read-only view, valid only
-        during the call), on ``n_threads`` threads, each taking the next block when it is done with
-        one; the sum of the results. Every block has been processed, or the first error raised,
-        when this returns.
+        rows ``[begin, end)``, counted from this object's first row; valid only during the call),
+        on ``n_threads`` threads, each taking the next block when it is done with one; the sum of the
+        results. Every block has been processed, or the first error raised, when this returns.
         """
         n = len(self)
-        row_bytes = max(1, self.npy.row_bytes)
-        block_rows, least_rows = max(1, BLOCK_BYTES // row_bytes), max(1, _LEAST_BLOCK_BYTES // row_bytes)
-        lock, failed, taken = threading.Lock(), threading.Event(), [0]
+        block_rows = max(1, BLOCK_BYTES // max(1, self.npy.row_bytes))
+        starts = iter(range(0, n, block_rows))
+        lock, failed = threading.Lock(), threading.Event()
 
-        def next_block():
-            # guided: blocks shrink towards the end, so that the threads finish together
+        def next_start():
             with lock:
-                begin = taken[0]
-                if failed.is_set() or begin >= n:
-                    return None
-                rows = min(block_rows, max(least_rows, (n - begin) // (2 * n_threads)))
-                taken[0] = end = min(n, begin + rows)
-                return begin, end
+                return None if failed.is_set() else next(starts, None)
 
-        def work():
+        def work(fd):
+            buffer = _block_buffer(block_rows * self.npy.row_bytes)
             total = 0
             try:
-                while (block := next_block()) is not None:
-                    begin, end = block
-                    # the mapping is unmapped when its last view, this one, is dropped
-                    total += process(self.npy.rows(self.start + begin, self.start + end, populated=True), begin, end)
+                while (begin := next_start()) is not None:
+                    end = min(begin + block_rows, n)
+                    raw = buffer[:(end - begin) * self.npy.row_bytes]
+                    self.npy.read_into(fd, raw, self.start + begin)
+                    total += process(raw.view(self.dtype).reshape(end - begin, *self.shape[1:]), begin, end)
             except BaseException:
                 failed.set()  # the other threads stop after their current block
                 raise
             return total
 
-        with contextlib.suppress(AttributeError, OSError), open(self.npy.path, "rb") as file:
-            # read-ahead of a file not in the page cache
-            os.posix_fadvise(file.fileno(), self.npy.offset + self.start * self.npy.row_bytes, self.nbytes,
-                             os.POSIX_FADV_WILLNEED)
-        others = [_pool().submit(work) for _ in range(1, min(n_threads, -(-n // least_rows)))]
-        try:
-            total = work()
-        finally:
-            concurrent.futures.wait(others)  # no thread is still reading when this returns
+        with open(self.npy.path, "rb", buffering=0) as file:  # preadv: one descriptor serves every thread
+            with contextlib.suppress(AttributeError, OSError):  # read-ahead of a file not in the page cache
+                os.posix_fadvise(file.fileno(), self.npy.offset + self.start * self.npy.row_bytes, self.nbytes,
+                                 os.POSIX_FADV_WILLNEED)
+            others = [_pool().submit(work, file.fileno()) for _ in range(1, min(n_threads, -(-n // block_rows)))]
+            try:
+                total = work(file.fileno())
+            finally:
+                concurrent.futures.wait(others)  # no thread is still reading or writing when this returns
         return total + sum(future.result() for future in others)
 
 
 def block_readable(kind, input, dtype):
     """Whether `.npy` predictions of this kind, input and dtype can be scored block by block
     (`NpyRows.for_each_block`): softmax logits in a dtype the kernels take as they are."""
-    return kind == "softmax" and input == "logits" and dtype in (np.dtype(np.float32), np.dtype(np.float64))
+    return (NpyRows.can_read_blocks and kind == "softmax" and input == "logits"
+            and dtype in (np.dtype(np.float32), np.dtype(np.float64)))
 
 
-BLOCK_BYTES = 1 << 25  # the most rows one thread maps at a time
-_LEAST_BLOCK_BYTES = 1 << 21  # the least, but for a chunk's last rows
+BLOCK_BYTES = 1 << 21  # a block of rows that stays in a core's L2 (2 MiB on the EPYC of docs/benchmarks.md)
+_blocks = threading.local()
 _executor = None
 _executor_lock = threading.Lock()
+
+
+def _block_buffer(nbytes):
+    """This thread's reusable read buffer, at least ``nbytes`` (kept: fresh memory is faulted in)."""
+    buffer = getattr(_blocks, "buffer", None)
+    if buffer is None or buffer.size < nbytes:
+        buffer = _blocks.buffer = np.empty(max(nbytes, BLOCK_BYTES), dtype=np.uint8)
+    return buffer
 
 
 def _pool():
