@@ -9,7 +9,7 @@ probabilities), adds the weighted loss to a float64 sum, and stores what the ker
 per row (the binary case) a chunk is one run with a per-element sample weight; with L labels it is
 one run per row with the row's sample weight.
 
-float32 logits stay in float32 in the loop (``vexp``, the series ``vlog1p_unit``, one division),
+float32 logits stay in float32 in the loop (``vexp``, ``vlog1p_recip_unit``, no libm call),
 so it vectorises 16 lanes wide on AVX-512; losses are accumulated in float64.
 """
 
@@ -45,12 +45,13 @@ def _logits_element(x, y, a_pos):
     zero = as_dtype_of(x, 0.0)
     a_neg = as_dtype_of(x, 1.0) - y
     sig, sig_neg, log1p_e = _sigmoid_parts(x)
-    softplus_pos = (x if x > zero else zero) + log1p_e  # -log(1 - sigmoid(x))
-    softplus_neg = (zero if x > zero else -x) + log1p_e  # -log sigmoid(x)
-    # A term with a zero coefficient counts 0 (no 0 * inf at infinite logits).
-    loss = ((a_pos * softplus_neg if a_pos != zero else zero)
-            + (a_neg * softplus_pos if a_neg != zero else zero))
-    return loss, a_neg * sig - a_pos * sig_neg, (a_pos + a_neg) * (sig * sig_neg)
+    # a_pos softplus(-x) + a_neg softplus(x) = (a_pos + a_neg) log1p(exp(-|x|)) + a |x|, a the
+    # coefficient of the side |x| comes from; a zero coefficient's term counts 0 (no 0 * inf at
+    # infinite logits, no 0 * NaN)
+    a = a_neg if x >= zero else a_pos
+    a_sum = a_pos + a_neg
+    loss = (a_sum * log1p_e if a_sum != zero else zero) + (a * abs(x) if a != zero else zero)
+    return loss, a_neg * sig - a_pos * sig_neg, a_sum * (sig * sig_neg)
 
 
 @inline_helper
@@ -124,17 +125,20 @@ def _run(x, t, w, pw, sw, eps, grad_scale, g, h, loss_elems):
 
 
 @compiled_helper
-def _chunk(ch, xf, tf, wf, pw, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale, loss_out,
-           gf, hf):
+def _chunk(ch, xf, tf, wf, pw, pw_uniform, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale,
+           loss_out, gf, hf):
     """Rows ``ch * chunk_rows ..`` of the flat (R * L) arrays; writes ``loss_out`` per ``loss_mode``
-    (``loss_out`` None: no loss wanted); returns the chunk's count of out-of-range inputs."""
+    (``loss_out`` None: no loss wanted); returns the chunk's count of out-of-range inputs.
+    ``pw_uniform``: every label has the same ``pos_weight``."""
     r0 = ch * chunk_rows
     r1 = min(r0 + chunk_rows, n_rows)
     acc = 0.0
     n_bad = 0
-    if n_labels == 1:  # element == row: runs of _BLOCK elements (the Cython backend's blocks)
-        for b0 in range(r0, r1, _BLOCK):
-            b1 = min(b0 + _BLOCK, r1)
+    # One label per row (element == row), or rows that need not be told apart (no sample weight, one
+    # pos_weight, no row sums wanted): runs of _BLOCK elements, the Cython backend's blocks
+    if n_labels == 1 or (sw is None and pw_uniform and loss_mode != 1):
+        for b0 in range(r0 * n_labels, r1 * n_labels, _BLOCK):
+            b1 = min(b0 + _BLOCK, r1 * n_labels)
             xs, ts, ws, ss = xf[b0:b1], tf[b0:b1], slice_or_none(wf, b0, b1), slice_or_none(sw, b0, b1)
             gs, hs = slice_or_none(gf, b0, b1), slice_or_none(hf, b0, b1)
             if loss_mode == 0:
@@ -188,10 +192,13 @@ def _all_chunks(x, t, w, pw, sw, eps, chunk_rows, loss_mode, grad_scale, loss_ou
     xf = flat_or(x, gf)
     wf = _flat_or_none(w)
     hf = _flat_or_none(h)
+    pw_uniform = True
+    for label in range(1, pw.shape[0]):
+        pw_uniform = pw_uniform and pw[label] == pw[0]
     n_bad = 0
     for ch in prange(n_chunks):
-        n_bad += _chunk(ch, xf, tf, wf, pw, sw, eps, n_rows, n_labels, chunk_rows, loss_mode, grad_scale,
-                        loss_out, gf, hf)
+        n_bad += _chunk(ch, xf, tf, wf, pw, pw_uniform, sw, eps, n_rows, n_labels, chunk_rows, loss_mode,
+                        grad_scale, loss_out, gf, hf)
     return n_bad
 
 
