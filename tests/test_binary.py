@@ -369,6 +369,29 @@ def test_multilabel_is_the_per_sample_sum(backend, dtype, shape):
             fastxent.multilabel_cross_entropy_grad(z, y, sample_weight=s, backend=backend), grad)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(300, 37), (5, 500), (3, 4, 9), (2000, 3)], ids=str)
+@pytest.mark.parametrize("pos_weight", ["none", "uniform", "per label"])
+def test_multilabel_without_sample_weight_is_the_per_sample_sum(backend, dtype, shape, pos_weight):
+    # No sample weight and one pos_weight for every label: the compiled kernels run a chunk's rows as
+    # one run of elements (the per-row sums of reduction="none" still come row by row).
+    z, y = logits_of(shape, dtype), targets_of(shape, dtype)
+    pw = {"none": None, "uniform": np.full(shape[-1], 1.5),
+          "per label": np.linspace(0.5, 2.0, shape[-1])}[pos_weight]
+    loss_el, grad_el, _, _ = oracle(z, y, pos_weight=pw, per_row=True)
+    rows = loss_el.sum(axis=-1)
+    none = fastxent.multilabel_cross_entropy(z, y, pos_weight=pw, reduction="none", backend=backend)
+    assert_close(none, rows, dtype)
+    total = fastxent.multilabel_cross_entropy(z, y, pos_weight=pw, reduction="sum", backend=backend)
+    assert_close(total, rows.sum(), dtype)
+    loss = fastxent.multilabel_cross_entropy(z, y, pos_weight=pw, backend=backend)
+    fused, grad = fastxent.multilabel_cross_entropy_with_grad(z, y, pos_weight=pw, backend=backend)
+    assert fused == loss  # the loss-only and fused kernels sum the same blocks
+    n_samples = rows.size
+    assert_close(loss, rows.sum() / n_samples, dtype)
+    assert_close(grad, grad_el / n_samples, dtype, atol=RTOL[dtype] / n_samples)
+
+
 def test_multilabel_mean_is_labels_times_the_elementwise_mean(backend):
     z, y = logits_of((64, 20), np.float64), targets_of((64, 20), np.float64)
     ml = fastxent.multilabel_cross_entropy(z, y, backend=backend)
