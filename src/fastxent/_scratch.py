@@ -17,7 +17,6 @@ for one call and given back after it, per thread (the kernels release the GIL, s
 be inside fastxent at once), and a nested call on the same thread simply gets a fresh buffer.
 """
 
-import contextlib
 import threading
 
 import numpy as np
@@ -56,11 +55,18 @@ def give_back(rows):
         _local.rows = base
 
 
-@contextlib.contextmanager
-def rows(n):
-    """``with rows(n) as row_loss:`` a `take_rows` buffer for the block, given back after it."""
-    buffer = take_rows(n)
-    try:
-        yield buffer
-    finally:
-        give_back(buffer)
+class rows:  # noqa: N801 (used as a function: ``with rows(n) as row_loss``)
+    """``with rows(n) as row_loss:`` a `take_rows` buffer for the block, given back after it (a class,
+    not a ``contextlib.contextmanager``: 0.9 against 1.6 us per call, which small batches pay)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self, n):
+        self._buffer = take_rows(n)
+
+    def __enter__(self):
+        return self._buffer
+
+    def __exit__(self, *exc_info):
+        give_back(self._buffer)
+        return False

@@ -81,6 +81,8 @@ def resolve_n_threads(n_threads, n_elements=None, n_tasks=None):
     -------
     int
     """
+    if n_threads is None and n_elements is not None and n_elements < 2 * MIN_ELEMENTS_PER_THREAD:
+        return 1  # one thread whatever the default: a small call skips the cores' lookup (~2 us)
     n = get_num_threads() if n_threads is None else _as_thread_request(n_threads)
     if n_elements is not None:
         n = min(n, max(1, n_elements // MIN_ELEMENTS_PER_THREAD))
