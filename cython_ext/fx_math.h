@@ -29,6 +29,7 @@
 #ifndef FASTXENT_FX_MATH_H
 #define FASTXENT_FX_MATH_H
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -303,6 +304,7 @@ FX_INLINE ptrdiff_t fx_block_padded_rows(ptrdiff_t nr) { return (nr + 15) & ~(pt
 #endif
 
 #define FX_T float
+#define FX_TMAX FLT_MAX
 #define FX_SUF f32
 #define FX_EXPFN fx_expf
 #define FX_EXPNP fx_expf_nonpos
@@ -310,6 +312,7 @@ FX_INLINE ptrdiff_t fx_block_padded_rows(ptrdiff_t nr) { return (nr + 15) & ~(pt
 #define FX_TILE16 FX_TILE16_AVAILABLE
 #include "fx_rows.inc"
 #undef FX_T
+#undef FX_TMAX
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP
@@ -317,6 +320,7 @@ FX_INLINE ptrdiff_t fx_block_padded_rows(ptrdiff_t nr) { return (nr + 15) & ~(pt
 #undef FX_TILE16
 
 #define FX_T double
+#define FX_TMAX DBL_MAX
 #define FX_SUF f64
 #define FX_EXPFN fx_exp
 #define FX_EXPNP fx_exp_nonpos
@@ -324,6 +328,7 @@ FX_INLINE ptrdiff_t fx_block_padded_rows(ptrdiff_t nr) { return (nr + 15) & ~(pt
 #define FX_TILE16 0
 #include "fx_rows.inc"
 #undef FX_T
+#undef FX_TMAX
 #undef FX_SUF
 #undef FX_EXPFN
 #undef FX_EXPNP

@@ -286,6 +286,25 @@ def _as_dtype_of_overload(array, value):
     return None
 
 
+def gs_last_limit_of(array):
+    """A quarter of the largest finite value of ``array``'s dtype, as a float64: a gradient row
+    whose factor ``gs A`` exceeds it is written as ``gs (A / S e_c - a_c)`` (see
+    ``numba_softmax._grad_needs_gs_last``)."""
+    return 0.25 * float(np.finfo(np.asarray(array).dtype).max)
+
+
+@overload(gs_last_limit_of, jit_options=math_options(), inline="always")
+def _gs_last_limit_of_overload(array):
+    dtype = array.dtype if isinstance(array, types.Array) else array
+    if isinstance(dtype, types.Float):
+        limit = 0.25 * float(np.finfo(np.dtype(str(dtype))).max)
+
+        def impl(array):
+            return limit
+        return impl
+    return None
+
+
 @intrinsic
 def _f64_to_i64(typingctx, x):
     """The bits of a float64 as an int64 (LLVM bitcast)."""

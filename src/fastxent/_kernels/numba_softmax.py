@@ -18,7 +18,9 @@ Row algorithm (a row of 1000 float32 is 4 KB, so it stays in L1 between passes):
    terms with ``a_c == 0`` skipped (so ``0 * inf`` never appears). A row with ``A == 0`` (no target
    weight) has loss 0 and a zero gradient row whatever its logits hold (NaN, inf).
 4. Fused kernels: ``grad_c = coef * e_c - g s a_c`` with ``coef = g s A / S`` computed in float64
-   and cast to the logits dtype (the label position is finished in float64).
+   and cast to the logits dtype (the label position is finished in float64). A row whose ``g s A``
+   is beyond a quarter of the dtype's range (a factor could overflow although the gradient need
+   not, or give ``inf - inf``) is written as ``g s (A / S e_c - a_c)`` in float64 instead.
 
 Few classes (``C <= _SMALL_C``, labels kernels): the per-row work above (a log per row, short
 loops with vector epilogues) would dominate, so rows are taken a block at a time (``_small_rows(C)``
@@ -37,7 +39,7 @@ from numba.extending import overload
 
 from ._jit import compiled_helper, helper_options, inline_helper, threaded
 from ._numba_optional import flat_or, row_or, store
-from ._numba_math import as_dtype_of, prefetch_next_row, radd, vexp, vlog, vmax
+from ._numba_math import as_dtype_of, gs_last_limit_of, prefetch_next_row, radd, vexp, vlog, vmax
 from .numpy_softmax import KERNELS
 
 __all__ = list(KERNELS)
@@ -146,6 +148,25 @@ def _labels_row_loss(z, y, w, w_sum, ignore_index, keep, smooth, s_i):
 
 
 @inline_helper
+def _grad_needs_gs_last(g, gs, total):
+    """Whether a gradient row of factor ``gs * total`` is written with ``gs`` last; NaN-safe."""
+    return not abs(gs * total) <= gs_last_limit_of(g)
+
+
+@compiled_helper
+def _labels_grad_row_gs_last(g, y, w, keep, smooth, gs, total, s):
+    """The labels gradient row ``gs (A / S e_c - a_c)`` in float64, in place of the exps ``g``, for
+    a row that ``_grad_needs_gs_last``. Called, not inlined: inlined (Numba 0.68) into
+    ``_labels_row_loss_grad`` inside the ``prange`` loop, whose logits row comes from ``row_or``,
+    its last store ``g[y] = ...`` was lost."""
+    a_over_s = total / s
+    label_exp = np.float64(g[y])
+    for k in range(g.shape[0]):
+        g[k] = as_dtype_of(g, gs * (a_over_s * np.float64(g[k]) - smooth * w[k]))
+    g[y] = as_dtype_of(g, gs * (a_over_s * label_exp - (keep * w[y] + smooth * w[y])))
+
+
+@inline_helper
 def _labels_row_loss_grad(z, y, w, w_sum, ignore_index, keep, smooth, s_i, gs, g):
     """``_labels_row_loss`` plus ``g = gs * (A softmax(z) - a)`` (``g`` may be ``z``)."""
     n_classes = z.shape[0]
@@ -175,16 +196,19 @@ def _labels_row_loss_grad(z, y, w, w_sum, ignore_index, keep, smooth, s_i, gs, g
         loss += k_y * ((m64 - zy) + log_s)
     if smooth != 0.0 and w_sum != 0.0:
         loss += smooth * (w_sum * log_s + gap)
-    coef = gs * total / s
-    coef_t = as_dtype_of(g, coef)
-    if smooth != 0.0:
-        k_smooth = gs * smooth
-        for c in range(n_classes):
-            g[c] = coef_t * g[c] - as_dtype_of(g, k_smooth * w[c])
-    else:
-        for c in range(n_classes):
-            g[c] = coef_t * g[c]
-    g[y] = as_dtype_of(g, coef * e_y - gs * (k_y + smooth * w[y]))
+    if _grad_needs_gs_last(g, gs, total):
+        _labels_grad_row_gs_last(g, y, w, keep, smooth, gs, total, s)
+    else:  # (one return: a second one changed how LLVM contracted the loss, 1 ulp off the loss kernel)
+        coef = gs * total / s
+        coef_t = as_dtype_of(g, coef)
+        if smooth != 0.0:
+            k_smooth = gs * smooth
+            for c in range(n_classes):
+                g[c] = coef_t * g[c] - as_dtype_of(g, k_smooth * w[c])
+        else:
+            for c in range(n_classes):
+                g[c] = coef_t * g[c]
+        g[y] = as_dtype_of(g, coef * e_y - gs * (k_y + smooth * w[y]))
     return s_i * loss, 0
 
 
@@ -209,10 +233,16 @@ def _probs_row_loss_grad(z, t, w, keep, smooth, gs, g):
         _fill(g, 0.0)
         return 0.0
     gap += total * np.log(s)
-    coef_t = as_dtype_of(g, gs * total / s)
-    for c in range(z.shape[0]):
-        a = w[c] * (keep * np.float64(t[c]) + smooth)
-        g[c] = coef_t * g[c] - as_dtype_of(g, gs * a)
+    if _grad_needs_gs_last(g, gs, total):
+        a_s = total / s
+        for c in range(z.shape[0]):
+            a = w[c] * (keep * np.float64(t[c]) + smooth)
+            g[c] = as_dtype_of(g, gs * (a_s * np.float64(g[c]) - a))
+    else:
+        coef_t = as_dtype_of(g, gs * total / s)
+        for c in range(z.shape[0]):
+            a = w[c] * (keep * np.float64(t[c]) + smooth)
+            g[c] = coef_t * g[c] - as_dtype_of(g, gs * a)
     return gap
 
 
@@ -314,12 +344,21 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
         loss_out[r0 + r] = out if kd != 2 else np.nan
     if not with_grad:
         return bad
-    # C: gradient factors gs A / S, the label entries' e_y, then the rows a class at a time
+    # C: gradient factors gs A / S, the label entries' e_y, then the rows a class at a time. A row
+    # that _grad_needs_gs_last is written here (kind 3) and left as it is by the class loops below
+    # (a factor of 1, a term of 0: the same bits).
     for r in range(nr):
-        coef[r] = gsv[r] * (wyv[r] + smooth * w_sum) / S[r]
+        total = wyv[r] + smooth * w_sum
+        coef[r] = gsv[r] * total / S[r]
         coef_t[r] = as_dtype_of(ef, coef[r])
         y = labels[r0 + r]
         ey[r] = np.float64(ef[y * nr + r]) if kind[r] == 0 else 0.0
+        if kind[r] == 0 and _grad_needs_gs_last(ef, gsv[r], total):
+            row = ef[r:nr * C:nr]
+            _labels_grad_row_gs_last(row, y, w, keep, smooth, gsv[r], total, S[r])
+            coef_t[r] = as_dtype_of(ef, 1.0)
+            gsv[r] = 0.0
+            kind[r] = 3
     for c in range(C):
         if smooth != 0.0:
             k_c = smooth * w[c]
@@ -335,11 +374,11 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
     for r in range(nr):
         go = zb + r * C
         kd = kind[r]
-        if kd != 0:
+        if kd == 1 or kd == 2:
             v = as_dtype_of(gf, 0.0 if kd == 1 else np.nan)
             for c in range(C):
                 gf[go + c] = v
-        else:
+        elif kd == 0:
             y = labels[r0 + r]
             gf[go + y] = as_dtype_of(gf, coef[r] * ey[r] - gsv[r] * (wyv[r] + smooth * w[y]))
     return bad
