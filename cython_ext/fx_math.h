@@ -44,8 +44,11 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_INLINE static inline __attribute__((always_inline))
+/* a rarely taken path: not inlined, kept out of the hot code */
+#define FX_COLD static __attribute__((noinline, cold))
 #else
 #define FX_INLINE static inline
+#define FX_COLD static
 #endif
 
 #if defined(_MSC_VER) && !defined(__clang__)

@@ -85,13 +85,14 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
     const ptrdiff_t ng = (nr + FX_TILE_ROWS - 1) / FX_TILE_ROWS, rp = ng * FX_TILE_ROWS;
     /* d = z - m, then e = exp(d): class c of row r at tile[c * rp + r] */
     _Alignas(64) float tile[FX_TILE_ROWS * R];
-    _Alignas(64) double md[R], zyd[R], L[R], S[R], wyv[R], yk[R], ge[R], coef[R], gsv[R];
+    _Alignas(64) double md[R], zyd[R], L[R], S[R], wyv[R], yk[R], ge[R], coef[R];
     _Alignas(64) int32_t kind[R], yi[R];
     const double ke = eps / (double)n;
     const double wu = w[0];
     const int smooth = eps != 0.0;
     const __mmask16 km = (__mmask16)((1u << n) - 1u);
-    ptrdiff_t bad = 0, gs_last = 0;  /* rows for fx_row_grad_label_gs_last_f32 */
+    ptrdiff_t bad = 0;
+    __m512d gs_max = _mm512_setzero_pd();  /* of the valid rows: gs >= 0 (or NaN: no row needs it) */
 
     /* Per row: the label's kind (0: normal, 1: zero loss / grad, 2: bad label), its target
      * weight wy, the gradient's smoothing factor gs ke and label-entry constant gs (wy + ke w_y)
@@ -115,10 +116,7 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         __m512i kd = _mm512_mask_mov_epi64(_mm512_set1_epi64(1), normal, _mm512_setzero_si512());
         kd = _mm512_mask_mov_epi64(kd, badm, _mm512_set1_epi64(2));
         const __m512d gs = _mm512_mul_pd(_mm512_set1_pd(gscale), _mm512_maskz_loadu_pd(live, sw + at));
-        /* fx_grad_needs_gs_last_f32 in lanes: not |gs A| <= FLT_MAX / 4 */
-        const __m512d gsA = _mm512_abs_pd(_mm512_mul_pd(gs, _mm512_add_pd(wy, keW8)));
-        gs_last += __builtin_popcount((unsigned)_mm512_mask_cmp_pd_mask(
-            normal, gsA, _mm512_set1_pd(0.25 * (double)FLT_MAX), _CMP_NLE_UQ));
+        gs_max = _mm512_mask_max_pd(gs_max, valid, gs, gs_max);
         const __m512d gk = _mm512_maskz_mul_pd(valid, gs, _mm512_set1_pd(ke));
         __m512d k = _mm512_maskz_mul_pd(valid, gs, wy);
         if (smooth) k = _mm512_add_pd(k, _mm512_mul_pd(gk, wc));
@@ -128,7 +126,6 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         _mm512_store_pd(wyv + r, wy);
         _mm512_store_pd(yk + r, k);
         _mm512_store_pd(ge + r, gk);
-        _mm512_store_pd(gsv + r, gs);
         _mm512_store_pd(coef + r, zero8);
         _mm512_store_pd(L + r, zero8);
     }
@@ -202,6 +199,10 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         _mm512_store_pd(S + r0 + 8, s1);
     }
 
+    /* Whether a row may need the gradient with gs last (fx_grad_needs_gs_last_f32): A <= W, since
+     * A = (1 - eps) w_y + eps / n W; then each row is checked in D. */
+    const int gs_last = g && fx_grad_needs_gs_last_f32(_mm512_reduce_max_pd(gs_max), W);
+
     /* C: the losses and the gradient's row factors (one vector loop over the block's rows) */
     fx_block_losses_f32(nr, S, md, zyd, wyv, L, kind, sw, loss_out, W, eps, ke, gscale,
                         g ? coef : NULL);
@@ -247,14 +248,15 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         }
         fx_transpose16_f32(v);
         for (int i = 0; i < nv; ++i) _mm512_mask_storeu_ps(g + (r0 + i) * n, km, v[i]);
-        if (gs_last == 0) continue;
+        if (!gs_last) continue;
         for (int i = 0; i < nv; ++i) {
             const ptrdiff_t r = r0 + i;
-            if (kind[r] != 0 || !fx_grad_needs_gs_last_f32(gsv[r], wyv[r] + ke * W)) continue;
+            const double gs = gscale * sw[r];
+            if (kind[r] != 0 || !fx_grad_needs_gs_last_f32(gs, wyv[r] + ke * W)) continue;
             float *gr = g + r * n;
             for (int c = 0; c < n; ++c) gr[c] = tile[c * rp + r];
-            fx_row_grad_label_gs_last_f32(gr, n, yi[r], gsv[r], wyv[r] + ke * W, S[r], ke, w,
-                                          w_uniform, wyv[r]);
+            fx_row_grad_label_gs_last_f32(gr, n, yi[r], gs, wyv[r] + ke * W, S[r], ke, w, w_uniform,
+                                          wyv[r]);
         }
     }
     return bad;
