@@ -92,7 +92,7 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
     const int smooth = eps != 0.0;
     const __mmask16 km = (__mmask16)((1u << n) - 1u);
     ptrdiff_t bad = 0;
-    __m512d gs_max = _mm512_setzero_pd();  /* of the valid rows: gs >= 0 (or NaN: no row needs it) */
+    __m512d gs_max = _mm512_setzero_pd();  /* the largest gs of the valid rows (gs >= 0) */
 
     /* Per row: the label's kind (0: normal, 1: zero loss / grad, 2: bad label), its target
      * weight wy, the gradient's smoothing factor gs ke and label-entry constant gs (wy + ke w_y)

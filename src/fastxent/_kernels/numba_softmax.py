@@ -198,7 +198,7 @@ def _labels_row_loss_grad(z, y, w, w_sum, ignore_index, keep, smooth, s_i, gs, g
         loss += smooth * (w_sum * log_s + gap)
     if _grad_needs_gs_last(g, gs, total):
         _labels_grad_row_gs_last(g, y, w, keep, smooth, gs, total, s)
-    else:  # (one return: a second one changed how LLVM contracted the loss, 1 ulp off the loss kernel)
+    else:
         coef = gs * total / s
         coef_t = as_dtype_of(g, coef)
         if smooth != 0.0:
