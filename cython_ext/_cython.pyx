@@ -29,10 +29,10 @@ cdef extern from "fx_math.h" nogil:
     void fx_row_fill_f64(double *out, Py_ssize_t n, double v)
     double fx_row_ce_label_f32(const float *z, float *g, Py_ssize_t n, Py_ssize_t y,
                                const double *w, int w_uniform, double W, double eps, double s,
-                               double gscale)
+                               double gscale, unsigned char *top1)
     double fx_row_ce_label_f64(const double *z, double *g, Py_ssize_t n, Py_ssize_t y,
                                const double *w, int w_uniform, double W, double eps, double s,
-                               double gscale)
+                               double gscale, unsigned char *top1)
     double fx_row_ce_probs_f32(const float *z, const float *t, float *g, Py_ssize_t n,
                                const double *w, double eps, double s, double gscale)
     double fx_row_ce_probs_f64(const double *z, const double *t, double *g, Py_ssize_t n,
@@ -295,17 +295,16 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
                     fx_row_fill_f32(g, k, NAN)
                 else:
                     fx_row_fill_f64(g, k, NAN)
+        elif floating is float:  # (top1 != NULL: the loss kernel's top-1 flags, from its max pass)
+            loss_out[i] = fx_row_ce_label_f32(&logits[i, 0], g, k, <Py_ssize_t>y, &class_weight[0],
+                                              uniform, W, label_smoothing, s, grad_scale,
+                                              top1 + i if top1 != NULL else NULL)
         else:
-            if floating is float:
-                loss_out[i] = fx_row_ce_label_f32(&logits[i, 0], g, k, <Py_ssize_t>y,
-                                                  &class_weight[0], uniform, W, label_smoothing, s,
-                                                  grad_scale)
-            else:
-                loss_out[i] = fx_row_ce_label_f64(&logits[i, 0], g, k, <Py_ssize_t>y,
-                                                  &class_weight[0], uniform, W, label_smoothing, s,
-                                                  grad_scale)
-        if top1 != NULL:
-            _top1_rows(&logits[i, 0], k, &labels[i], ignore_index, 1, top1 + i)
+            loss_out[i] = fx_row_ce_label_f64(&logits[i, 0], g, k, <Py_ssize_t>y, &class_weight[0],
+                                              uniform, W, label_smoothing, s, grad_scale,
+                                              top1 + i if top1 != NULL else NULL)
+        if top1 != NULL and (y == ignore_index or y < 0 or y >= k):
+            top1[i] = 0
     return bad
 
 
