@@ -101,9 +101,27 @@ def test_top1_out_of_the_wrong_length_is_rejected_by_the_cython_kernel():
 @given(data=st.data(), backend=st.sampled_from(["cython", "numba"]), dtype=st.sampled_from([np.float32, np.float64]))
 def test_top1_property(data, backend, dtype):
     n = data.draw(st.integers(1, 40))
-    c = data.draw(st.sampled_from([1, 2, 3, 7, 16, 17, 40]))
+    c = data.draw(st.sampled_from([1, 2, 3, 7, 16, 17, 40, 65, 300]))  # 65, 300: cython's row path
     values = st.sampled_from([-2.0, -1.0, 0.0, 1.0, 2.0, np.inf, -np.inf, np.nan])
     z = data.draw(hnp.arrays(dtype, (n, c), elements=values))
     y = data.draw(hnp.arrays(np.int64, n, elements=st.integers(-1, c)))
     _, _, top1 = _run(backend, z, y)
     np.testing.assert_array_equal(top1, _numpy_top1(z, y, -100))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("c", [10, 100, 1000])
+def test_top1_does_not_depend_on_smoothing_or_weights(backend, c):
+    """The row path takes the flags from the loss pass's max and sum, which every smoothing and
+    weighting branch computes its own way: the flags must not change with them."""
+    rng = np.random.default_rng(c + 1)
+    z, y = _special_rows(501, c, np.float64, rng)
+    n = len(y)
+    wanted = _numpy_top1(z, y, -100)
+    kernels = load_backend(backend)
+    for class_weight in (np.ones(c), rng.uniform(0.0, 2.0, c)):
+        for smoothing in (0.0, 0.3):
+            loss, top1 = np.empty(n), np.full(n, 9, dtype=np.uint8)
+            kernels.softmax_ce_labels_loss_top1(z, y, class_weight, rng.uniform(0.5, 2.0, n), -100, smoothing,
+                                                loss, top1, 2)
+            np.testing.assert_array_equal(top1, wanted)
