@@ -121,15 +121,16 @@ def _store_exp_sum_probs(z, t, w, shift, m64, keep, smooth, out):
 
 @inline_helper
 def _labels_row_loss(z, y, w, w_sum, ignore_index, keep, smooth, s_i):
-    """``s_i`` times the loss of one row for label ``y``; returns ``(loss, is_bad)``."""
+    """``s_i`` times the loss of one row for label ``y``; returns ``(loss, is_bad, m, S)`` with the
+    row's shift and sum of exps for ``_label_is_argmax_given`` (``S`` NaN: the row was not summed)."""
     n_classes = z.shape[0]
     if y == ignore_index:
-        return 0.0, 0
+        return 0.0, 0, 0.0, np.nan
     if y < 0 or y >= n_classes:
-        return np.nan, 1
+        return np.nan, 1, 0.0, np.nan
     k_y = keep * w[y]
     if k_y + smooth * w_sum == 0.0:  # no target weight: loss 0 whatever the logits hold
-        return 0.0, 0
+        return 0.0, 0, 0.0, np.nan
     m64 = _row_shift(z)
     shift = as_dtype_of(z, m64)
     zy = np.float64(z[y])
@@ -144,7 +145,7 @@ def _labels_row_loss(z, y, w, w_sum, ignore_index, keep, smooth, s_i):
         loss += k_y * ((m64 - zy) + log_s)
     if smooth != 0.0 and w_sum != 0.0:
         loss += smooth * (w_sum * log_s + gap)
-    return s_i * loss, 0
+    return s_i * loss, 0, m64, s
 
 
 @inline_helper
@@ -446,6 +447,23 @@ def _label_is_argmax(z, y, ignore_index):
 
 
 @inline_helper
+def _label_is_argmax_given(z, y, ignore_index, m, s):
+    """``_label_is_argmax`` from the row's shift ``m`` and sum of exps ``s`` (``_labels_row_loss``):
+    when ``0 < s <= C`` the row holds no NaN and no +inf and ``m`` is its maximum, so the label is
+    the argmax iff ``z_y == m`` and no earlier logit equals ``m`` (one compare for a wrong label);
+    otherwise the full test."""
+    n = z.shape[0]
+    if not (0.0 < s <= n) or y == ignore_index or y < 0 or y >= n:
+        return _label_is_argmax(z, y, ignore_index)
+    if np.float64(z[y]) != m:
+        return np.uint8(0)
+    earlier = False
+    for c in range(y):
+        earlier |= np.float64(z[c]) == m
+    return np.uint8(not earlier)
+
+
+@inline_helper
 def _sum(x):
     s = 0.0
     for c in range(x.shape[0]):
@@ -535,11 +553,11 @@ def softmax_ce_labels_loss_top1(logits, labels, class_weight, sample_weight, ign
         return chunk_bad.sum()
     for i in prange(n_rows):
         z = logits[i]
-        loss, bad = _labels_row_loss(z, labels[i], class_weight, w_sum, ignore_index,
-                                     keep, smooth, sample_weight[i])
+        loss, bad, m, s = _labels_row_loss(z, labels[i], class_weight, w_sum, ignore_index,
+                                           keep, smooth, sample_weight[i])
         loss_out[i] = loss
         n_bad += bad
-        store(top1_out, i, _label_is_argmax(z, labels[i], ignore_index))
+        store(top1_out, i, _label_is_argmax_given(z, labels[i], ignore_index, m, s))
     return n_bad
 
 
