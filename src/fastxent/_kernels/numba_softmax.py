@@ -427,6 +427,20 @@ def _labels_chunk(ch, zf, gf, with_grad, n_rows, n_classes, labels, w, w_sum, ig
 
 
 @inline_helper
+def _any_beats(z, start, stop, v, ties_beat):
+    """Whether some ``z[c]``, ``start <= c < stop``, beats ``v``: is not below it (``>= v`` or NaN)
+    when ``ties_beat``, else is not at or below it (``> v`` or NaN)."""
+    beaten = False  # a boolean OR: measured 1.3-1.6x faster than counting with `x if cond else y`
+    if ties_beat:
+        for c in range(start, stop):
+            beaten |= not (z[c] < v)
+    else:
+        for c in range(start, stop):
+            beaten |= not (z[c] <= v)
+    return beaten
+
+
+@inline_helper
 def _label_is_argmax(z, y, ignore_index):
     """1 when label ``y`` is NumPy's argmax of row ``z`` (its first maximum, a NaN counting as the
     maximum), else 0 (also for ``ignore_index`` and out-of-range labels)."""
@@ -434,33 +448,26 @@ def _label_is_argmax(z, y, ignore_index):
     if y == ignore_index or y < 0 or y >= n:
         return np.uint8(0)
     zy = z[y]
-    beaten = False  # a boolean OR: measured 1.3-1.6x faster than counting with `x if cond else y`
     if zy != zy:  # a NaN label logit is the argmax when no NaN comes before it
+        beaten = False
         for c in range(y):
             beaten |= z[c] != z[c]
-    else:  # NaN compares false: a NaN anywhere else beats zy
-        for c in range(y):
-            beaten |= not (z[c] < zy)
-        for c in range(y + 1, n):
-            beaten |= not (z[c] <= zy)
-    return np.uint8(not beaten)
+        return np.uint8(not beaten)
+    return np.uint8(not (_any_beats(z, 0, y, zy, True) or _any_beats(z, y + 1, n, zy, False)))
 
 
 @inline_helper
 def _label_is_argmax_given(z, y, ignore_index, m, s):
     """``_label_is_argmax`` from the row's shift ``m`` and sum of exps ``s`` (``_labels_row_loss``):
     when ``0 < s <= C`` the row holds no NaN and no +inf and ``m`` is its maximum, so the label is
-    the argmax iff ``z_y == m`` and no earlier logit equals ``m`` (one compare for a wrong label);
+    the argmax iff ``z_y == m`` and no earlier logit reaches ``m`` (one compare for a wrong label);
     otherwise the full test."""
     n = z.shape[0]
     if not (0.0 < s <= n) or y == ignore_index or y < 0 or y >= n:
         return _label_is_argmax(z, y, ignore_index)
     if np.float64(z[y]) != m:
         return np.uint8(0)
-    earlier = False
-    for c in range(y):
-        earlier |= np.float64(z[c]) == m
-    return np.uint8(not earlier)
+    return np.uint8(not _any_beats(z, 0, y, z[y], True))
 
 
 @inline_helper
