@@ -282,6 +282,8 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
         g = &grad_out[i, 0] if with_grad else NULL
         if y == ignore_index:
             loss_out[i] = s * 0.0
+            if top1 != NULL:
+                top1[i] = 0
             if with_grad and k > 0:
                 if floating is float:
                     fx_row_fill_f32(g, k, 0.0)
@@ -290,6 +292,8 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
         elif y < 0 or y >= k:
             bad += 1
             loss_out[i] = NAN
+            if top1 != NULL:
+                top1[i] = 0
             if with_grad and k > 0:
                 if floating is float:
                     fx_row_fill_f32(g, k, NAN)
@@ -303,8 +307,6 @@ cdef Py_ssize_t _ce_labels(const floating[:, ::1] logits, const int64_t[::1] lab
             loss_out[i] = fx_row_ce_label_f64(&logits[i, 0], g, k, <Py_ssize_t>y, &class_weight[0],
                                               uniform, W, label_smoothing, s, grad_scale,
                                               top1 + i if top1 != NULL else NULL)
-        if top1 != NULL and (y == ignore_index or y < 0 or y >= k):
-            top1[i] = 0
     return bad
 
 
