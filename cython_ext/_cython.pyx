@@ -19,6 +19,10 @@ cdef extern from "fx_math.h" nogil:
     int fx_all_equal(const double *w, Py_ssize_t n)
     void fx_row_exp_f32(const float *x, float *out, Py_ssize_t n)
     void fx_row_exp_f64(const double *x, double *out, Py_ssize_t n)
+    float fx_row_shift_f32(const float *z, Py_ssize_t n)
+    double fx_row_shift_f64(const double *z, Py_ssize_t n)
+    double fx_row_sumexp_f32(const float *z, float *out, Py_ssize_t n, float m)
+    double fx_row_sumexp_f64(const double *z, double *out, Py_ssize_t n, double m)
     double fx_row_logsumexp_f32(const float *z, Py_ssize_t n)
     double fx_row_logsumexp_f64(const double *z, Py_ssize_t n)
     void fx_row_log_softmax_f32(const float *z, float *out, Py_ssize_t n)
@@ -140,9 +144,8 @@ cdef inline int _check_2d(Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t m0, Py_ssize_
 def exp_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """``out[i, c] = exp(x[i, c])`` (``out`` may be ``x``).
 
-    The vectorised exp of ``fx_math.h`` (fx_expf / fx_exp), exposed for the accuracy tests: the row
-    kernels run the same reduction and polynomial on their arguments ``z - max(z) <= 0`` (bitwise
-    equal results down to ~ln(smallest normal), flushed to 0 below; here underflow is gradual).
+    The vectorised exp of ``fx_math.h`` (fx_expf / fx_exp), exposed for the accuracy tests.  The
+    row kernels' exp pass is ``_shifted_exp_rows``.
     """
     cdef Py_ssize_t n = x.shape[0], k = x.shape[1], i
     _check_threads(n_threads)
@@ -154,6 +157,26 @@ def exp_rows(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
             fx_row_exp_f32(&x[i, 0], &out[i, 0], k)
         else:
             fx_row_exp_f64(&x[i, 0], &out[i, 0], k)
+
+
+def _shifted_exp_rows(const floating[:, ::1] x, floating[:, ::1] out, double[::1] sums):
+    """``out[i, c] = exp(x[i, c] - max_c x[i, c])``, ``sums[i] = sum_c out[i, c]`` in float64.
+
+    The row kernels' exp pass (``fx_row_sumexp``: with AVX-512, float32 rows take the table-driven
+    ``fx_expf_nonpos_x16``), exposed for the accuracy tests; one thread, not part of the kernel
+    contract.  Rows must not be empty.
+    """
+    cdef Py_ssize_t n = x.shape[0], k = x.shape[1], i
+    _check_2d(out.shape[0], out.shape[1], n, k, "out")
+    _check_len(sums.shape[0], n, "sums")
+    if k == 0:
+        raise ValueError("x has no columns")
+    with nogil:
+        for i in range(n):
+            if floating is float:
+                sums[i] = fx_row_sumexp_f32(&x[i, 0], &out[i, 0], k, fx_row_shift_f32(&x[i, 0], k))
+            else:
+                sums[i] = fx_row_sumexp_f64(&x[i, 0], &out[i, 0], k, fx_row_shift_f64(&x[i, 0], k))
 
 
 def logsumexp_rows(const floating[:, ::1] logits, floating[::1] out, int n_threads):
@@ -474,7 +497,7 @@ def softmax_ce_probs_grad_hess(const floating[:, ::1] logits, const floating[:, 
 # positional parameters there instead (inspect.signature already reports them correctly).
 def _fix_fused_docstrings():
     cdef str name, head, sep, rest
-    for name in ("exp_rows", "logsumexp_rows", "log_softmax_rows", "softmax_rows",
+    for name in ("exp_rows", "_shifted_exp_rows", "logsumexp_rows", "log_softmax_rows", "softmax_rows",
                  "softmax_ce_labels_loss", "softmax_ce_labels_loss_top1", "softmax_ce_labels_loss_grad",
                  "softmax_ce_probs_loss", "softmax_ce_probs_loss_grad",
                  "softmax_ce_labels_grad_hess", "softmax_ce_probs_grad_hess"):

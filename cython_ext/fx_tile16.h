@@ -3,7 +3,7 @@
  * 16 rows at a time turned into 16 lanes.
  *
  * Included by fx_rows.inc in its float instantiation when FX_TILE16 is set (AVX-512 F + DQ at
- * compile time); it uses that instantiation's fx_expf_nonpos and fx_block_losses_f32.
+ * compile time); it uses fx_math.h's fx_expf_nonpos_x16 and that instantiation's fx_block_losses_f32.
  *
  * Why: with few classes a row is shorter than a vector, so the row-wise kernel
  * (fx_block_ce_label_n) spends its time in per-row work: a max and a float64 sum over 10
@@ -59,8 +59,6 @@ FX_INLINE void fx_transpose16_f32(__m512 v[16])
 }
 
 /* The 16 floats of x as two float64 vectors (lanes 0-7, 8-15), and back. */
-FX_INLINE __m512d fx_lo_pd(__m512 x) { return _mm512_cvtps_pd(_mm512_castps512_ps256(x)); }
-FX_INLINE __m512d fx_hi_pd(__m512 x) { return _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)); }
 FX_INLINE __m512 fx_join_ps(__m512d lo, __m512d hi)
 {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
@@ -177,7 +175,7 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         for (int c = 0; c < n; ++c) _mm512_store_ps(tile + c * rp + r0, _mm512_sub_ps(v[c], m));
     }
 
-    /* B: e = exp(d) (the row kernels' exp), and S = sum_c e_c in float64 */
+    /* B: e = exp(d) (fx_expf_nonpos_x16, as the row kernels'), and S = sum_c e_c in float64 */
     for (ptrdiff_t q = 0; q < ng; ++q) {
         const ptrdiff_t r0 = q * FX_TILE_ROWS;
         for (ptrdiff_t b = 0; b < FX_TILE_ROWS * n * (ptrdiff_t)sizeof(float); b += 64)
@@ -189,9 +187,8 @@ FX_INLINE ptrdiff_t fx_tile16_ce_label_n(const float *z, float *g, ptrdiff_t nr,
         __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
         for (int c = 0; c < n; ++c) {
             float *t = tile + c * rp + r0;
-            FX_PRAGMA(omp simd)
-            for (int j = 0; j < FX_TILE_ROWS; ++j) t[j] = fx_expf_nonpos(t[j]);
-            const __m512 e = _mm512_load_ps(t);
+            const __m512 e = fx_expf_nonpos_x16(_mm512_load_ps(t));
+            _mm512_store_ps(t, e);
             s0 = _mm512_add_pd(s0, fx_lo_pd(e));
             s1 = _mm512_add_pd(s1, fx_hi_pd(e));
         }
