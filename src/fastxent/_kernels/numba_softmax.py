@@ -279,10 +279,13 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
     md, gap, wyv, S, coef, gsv, ey, zyd = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7]
     shift, coef_t = zs[0], zs[1]
     # A: transpose the block into ef (class-major loops: ~3x faster than row-major here), then
-    # per row the label's kind, target weight and z_y
+    # per row the label's kind, target weight and z_y. Every loop over a class's rows runs over a
+    # column slice ``col``: with the index c * nr + r formed in the loop LLVM left the per-row max
+    # scalar (2,000,000 x 10, one thread, loss only 41.8 -> 36.4 ms, fused 66.2 -> 62.0 ms).
     for c in range(C):
+        col = ef[c * nr:(c + 1) * nr]
         for r in range(nr):
-            ef[c * nr + r] = zf[zb + r * C + c]
+            col[r] = zf[zb + r * C + c]
     for r in range(nr):
         y = labels[r0 + r]
         kd = 0
@@ -306,9 +309,11 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
     for r in range(nr):
         shift[r] = ef[r]
     for c in range(1, C):
+        col = ef[c * nr:(c + 1) * nr]
         for r in range(nr):
-            v = ef[c * nr + r]
-            shift[r] = v if v > shift[r] else shift[r]
+            v = col[r]
+            s_r = shift[r]
+            shift[r] = v if v > s_r else s_r
     for r in range(nr):
         m64 = np.float64(shift[r])
         m64 = 0.0 if m64 == -np.inf else m64
@@ -320,18 +325,21 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
         for c in range(C):
             wc = w[c]
             if wc != 0.0:
+                col = ef[c * nr:(c + 1) * nr]
                 for r in range(nr):
-                    gap[r] = gap[r] + wc * (md[r] - np.float64(ef[c * nr + r]))
+                    gap[r] = gap[r] + wc * (md[r] - np.float64(col[r]))
     # B: e = exp(z - m) over the whole block, then the float64 row sums a class at a time (three
     # loops: 2x faster than one that does all three)
     for c in range(C):
+        col = ef[c * nr:(c + 1) * nr]
         for r in range(nr):
-            ef[c * nr + r] = ef[c * nr + r] - shift[r]
+            col[r] = col[r] - shift[r]
     for k in range(nr * C):
         ef[k] = vexp(ef[k])
     for c in range(C):
+        col = ef[c * nr:(c + 1) * nr]
         for r in range(nr):
-            S[r] = S[r] + np.float64(ef[c * nr + r])
+            S[r] = S[r] + np.float64(col[r])
     # D: logs and losses of the block (vectorised)
     with_smooth = smooth != 0.0 and w_sum != 0.0
     for r in range(nr):
@@ -361,16 +369,18 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
             gsv[r] = 0.0
             kind[r] = 3
     for c in range(C):
+        col = ef[c * nr:(c + 1) * nr]
         if smooth != 0.0:
             k_c = smooth * w[c]
             for r in range(nr):
-                ef[c * nr + r] = coef_t[r] * ef[c * nr + r] - as_dtype_of(gf, gsv[r] * k_c)
+                col[r] = coef_t[r] * col[r] - as_dtype_of(gf, gsv[r] * k_c)
         else:
             for r in range(nr):
-                ef[c * nr + r] = coef_t[r] * ef[c * nr + r]
+                col[r] = coef_t[r] * col[r]
     for c in range(C):  # back to rows (the block's logits are all read: gf may be zf)
+        col = ef[c * nr:(c + 1) * nr]
         for r in range(nr):
-            gf[zb + r * C + c] = ef[c * nr + r]
+            gf[zb + r * C + c] = col[r]
     # the label entries (finished in float64) and the rows without a normal label
     for r in range(nr):
         go = zb + r * C
