@@ -342,6 +342,7 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
             S[r] = S[r] + np.float64(col[r])
     # D: logs and losses of the block (vectorised)
     with_smooth = smooth != 0.0 and w_sum != 0.0
+    sw_block, loss_block = sample_weight[r0:r0 + nr], loss_out[r0:r0 + nr]
     for r in range(nr):
         log_s = vlog(S[r])
         wy = wyv[r]
@@ -349,8 +350,8 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
         loss = loss + smooth * (w_sum * log_s + gap[r]) if with_smooth else loss
         kd = kind[r]
         loss = loss if kd == 0 else 0.0
-        out = sample_weight[r0 + r] * loss
-        loss_out[r0 + r] = out if kd != 2 else np.nan
+        out = sw_block[r] * loss
+        loss_block[r] = out if kd != 2 else np.nan
     if not with_grad:
         return bad
     # C: gradient factors gs A / S, the label entries' e_y, then the rows a class at a time. A row
