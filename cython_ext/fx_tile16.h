@@ -58,7 +58,7 @@ FX_INLINE void fx_transpose16_f32(__m512 v[16])
     }
 }
 
-/* The 16 floats of x as two float64 vectors (lanes 0-7, 8-15), and back. */
+/* Two float64 vectors (lanes 0-7, 8-15) as 16 floats (fx_math.h's fx_lo_pd / fx_hi_pd go the other way). */
 FX_INLINE __m512 fx_join_ps(__m512d lo, __m512d hi)
 {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
