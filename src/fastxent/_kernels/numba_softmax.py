@@ -286,8 +286,9 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
         col = ef[c * nr:(c + 1) * nr]
         for r in range(nr):
             col[r] = zf[zb + r * C + c]
+    labels_block, sw_block = labels[r0:r0 + nr], sample_weight[r0:r0 + nr]
     for r in range(nr):
-        y = labels[r0 + r]
+        y = labels_block[r]
         kd = 0
         wy = 0.0
         zy = 0.0
@@ -304,7 +305,7 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
         kind[r] = kd
         wyv[r] = wy
         zyd[r] = zy
-        gsv[r] = gscale * sample_weight[r0 + r]
+        gsv[r] = gscale * sw_block[r]
     # per-row maxima, NaN-ignoring (a NaN makes the row's sum NaN anyway); all--inf rows: 0
     for r in range(nr):
         shift[r] = ef[r]
@@ -342,7 +343,7 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
             S[r] = S[r] + np.float64(col[r])
     # D: logs and losses of the block (vectorised)
     with_smooth = smooth != 0.0 and w_sum != 0.0
-    sw_block, loss_block = sample_weight[r0:r0 + nr], loss_out[r0:r0 + nr]
+    loss_block = loss_out[r0:r0 + nr]
     for r in range(nr):
         log_s = vlog(S[r])
         wy = wyv[r]
@@ -361,7 +362,7 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
         total = wyv[r] + smooth * w_sum
         coef[r] = gsv[r] * total / S[r]
         coef_t[r] = as_dtype_of(ef, coef[r])
-        y = labels[r0 + r]
+        y = labels_block[r]
         ey[r] = np.float64(ef[y * nr + r]) if kind[r] == 0 else 0.0
         if kind[r] == 0 and _grad_needs_gs_last(ef, gsv[r], total):
             row = ef[r:nr * C:nr]
@@ -391,7 +392,7 @@ def _labels_block(zf, ef, gf, with_grad, r0, nr, n_classes, labels, w, w_sum, ig
             for c in range(C):
                 gf[go + c] = v
         elif kd == 0:
-            y = labels[r0 + r]
+            y = labels_block[r]
             gf[go + y] = as_dtype_of(gf, coef[r] * ey[r] - gsv[r] * (wyv[r] + smooth * w[y]))
     return bad
 
