@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastxent
-from fastxent import score_arrays, score_file
+from fastxent import score_arrays, score_chunks, score_file
 from fastxent import _sources
 from fastxent._backends import is_available
 from fastxent._sources import in_order, prefetched
@@ -73,7 +73,8 @@ def test_npy_logits_read_block_by_block_give_the_in_memory_report(tmp_path, data
     blocks = []
     read = _sources.NpyRows.for_each_block
     monkeypatch.setattr(_sources.NpyRows, "for_each_block",
-                        lambda rows, process, n: read(rows, lambda b, i, j: blocks.append(j - i) or process(b, i, j), n))
+                        lambda rows, process, n, **kw: read(rows, lambda b, i, j: blocks.append(j - i) or process(b, i, j),
+                                                            n, **kw))
     expected = score_arrays(z, y, backend=backend)
     for n_threads in (1, 2, 3):
         blocks.clear()
@@ -127,6 +128,38 @@ def test_npy_blocks_stop_at_the_first_error(tmp_path, data, monkeypatch):
         rows.for_each_block(process, 2)
     assert len(done) < N // 10 - 1  # the other thread stopped after its current block
     assert rows.for_each_block(lambda block, begin, end: end - begin, 3) == N
+
+
+def test_npy_blocks_run_the_alongside_work_on_the_calling_thread(tmp_path, data, monkeypatch):
+    z, _, _ = data
+    np.save(tmp_path / "p.npy", z)
+    monkeypatch.setattr(_sources, "BLOCK_BYTES", 10 * C * z.itemsize)
+    rows = _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 0, N)
+    ran_on = []
+    assert rows.for_each_block(lambda block, begin, end: end - begin, 2,
+                               alongside=lambda: ran_on.append(threading.get_ident())) == N
+    assert ran_on == [threading.get_ident()]
+    done = []
+
+    def failing():
+        raise RuntimeError("tally failed")
+
+    with pytest.raises(RuntimeError, match="tally failed"):
+        rows.for_each_block(lambda block, begin, end: done.append(begin) or 0, 2, alongside=failing)
+    assert sorted(done) == list(range(0, N, 10))  # raised once the other thread had read every block
+
+
+def test_block_read_chunks_mixed_with_others_give_the_in_memory_report(tmp_path, data):
+    # a block-read chunk's totals are added while the next chunk is read: in order, whatever comes next
+    z, y, _ = data
+    np.save(tmp_path / "p.npy", z)
+    npy = _sources._NpyArray(tmp_path / "p.npy", "predictions")
+    bounds = [(start, min(start + 300, N)) for start in range(0, N, 300)]  # score_arrays' chunks
+    chunks = [(z[a:b] if i == 1 else _sources.NpyRows(npy, a, b), y[a:b]) for i, (a, b) in enumerate(bounds)]
+    report = score_chunks(chunks, n_threads=2)
+    expected = score_arrays(z, y, chunk_rows=300)
+    same(report, expected)
+    assert report.class_mean_loss == expected.class_mean_loss
 
 
 @pytest.mark.parametrize("input", ["logits", "probs"])  # read in blocks / mapped chunk by chunk

@@ -1,10 +1,13 @@
 """An exact running sum of float64 values, vectorised: the scorer's totals do not depend on how rows are chunked.
 
-Every finite float64 is an integer multiple of 2**-1074: ``significand * 2**shift`` with a 53-bit
-significand and ``shift`` in [0, 2046]. Summing the significands per shift (split into 27- and 26-bit
-halves, so float64 bincount sums stay exact integers) and then the buckets as Python integers gives the
-exact total; `ExactSum.value` rounds it once. Chunks, threads and Dask partitions can therefore split
-the rows any way and the reported totals and means are bitwise the same.
+Every finite float64 is an integer multiple of 2**-1074. A value ``x`` of biased exponent ``e`` splits
+exactly into ``high`` (``x`` with the low 26 bits of its significand cleared) and ``low = x - high``:
+``high`` is a multiple of 2**26 ulps of its exponent and below 2**27 of them, ``low`` a multiple of one
+ulp and below 2**26. Float64 sums of up to 2**26 such values per exponent therefore stay exact (below
+2**53 of their unit), so a ``bincount`` by exponent sums a batch exactly; the bucket sums are then
+added as Python integers in units of 2**-1074, and `ExactSum.value` rounds the total once. Chunks,
+threads and Dask partitions can therefore split the rows any way and the reported totals and means
+are bitwise the same.
 """
 
 import math
@@ -12,12 +15,21 @@ import math
 import numpy as np
 
 _UNITS_PER_ONE = 1 << 1074            # the total is held in units of 2**-1074, the smallest subnormal
-_LOW_BITS = 26
-_LOW_MASK = (1 << _LOW_BITS) - 1
-# Values per bincount: at most 2**25 keeps the sums exact (2**25 * 2**27 < 2**53); 2**14 keeps the
-# temporaries at 128 KiB, which malloc reuses (larger ones were returned to the OS and faulted in again
-# on every call: 65,536 values took 1.9 ms in one batch, 0.5 ms in batches of 2**14).
+_HIGH_BITS = ~np.int64((1 << 26) - 1)  # keeps the sign, the exponent and the top 26 bits of the significand
+_EXPONENTS = 2048                       # biased exponents; 2047 holds inf and NaN
+# Bucket sums stay finite only below 2**1024: with up to 2**26 values of exponent E below 2**(E + 1)
+# each, E <= 996. Larger values (and inf / NaN) are added one by one.
+_FIRST_LARGE = 1023 + 997
+_VALUES_PER_FLUSH = 1 << 26
+# Values per bincount: 2**14 keeps the temporaries at 128 KiB, which malloc reuses (larger ones were
+# returned to the OS and faulted in again on every call).
 _BATCH = 1 << 14
+
+
+def _units_of(value):
+    """A float64 multiple of 2**-1074 as an integer count of 2**-1074."""
+    numerator, denominator = float(value).as_integer_ratio()
+    return numerator << (1075 - denominator.bit_length())
 
 
 class ExactSum:
@@ -32,32 +44,46 @@ class ExactSum:
     def add(self, values):
         """Add every element of ``values`` (any shape, converted to float64)."""
         values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-        finite = np.isfinite(values)
-        if not finite.all():
-            odd = values[~finite]
-            self.nan |= bool(np.isnan(odd).any())
-            self.positive_inf |= bool((odd == np.inf).any())
-            self.negative_inf |= bool((odd == -np.inf).any())
-            values = values[finite]
+        high_sums, low_sums, pending = np.zeros(_EXPONENTS), np.zeros(_EXPONENTS), 0
         for start in range(0, len(values), _BATCH):
-            self._add_finite(values[start:start + _BATCH])
+            batch = values[start:start + _BATCH]
+            bits = batch.view(np.int64)
+            exponent = (bits >> 52) & 0x7FF
+            high = (bits & _HIGH_BITS).view(np.float64)
+            with np.errstate(invalid="ignore"):  # inf - inf: such batches are redone below
+                low = batch - high
+            batch_high = np.bincount(exponent, weights=high, minlength=_EXPONENTS)
+            batch_low = np.bincount(exponent, weights=low, minlength=_EXPONENTS)
+            if batch_high[_FIRST_LARGE:].any() or batch_low[_FIRST_LARGE:].any():  # NaN counts as nonzero
+                large = exponent >= _FIRST_LARGE
+                self._add_one_by_one(batch[large])
+                kept = ~large
+                batch_high = np.bincount(exponent[kept], weights=high[kept], minlength=_EXPONENTS)
+                batch_low = np.bincount(exponent[kept], weights=low[kept], minlength=_EXPONENTS)
+            if pending + len(batch) > _VALUES_PER_FLUSH:
+                self._flush(high_sums, low_sums)
+                pending = 0
+            high_sums += batch_high
+            low_sums += batch_low
+            pending += len(batch)
+        self._flush(high_sums, low_sums)
 
-    def _add_finite(self, values):
-        # Signed 64-bit views and casts through int32: NumPy's (u)int64 -> float64 casts are not
-        # vectorised (~7 ns per element, against ~0.4 through int32; both halves fit in 27 bits).
-        bits = values.view(np.int64)
-        biased_exponent = (bits >> 52) & 0x7FF
-        significand = (bits & ((1 << 52) - 1)) | ((biased_exponent > 0).astype(np.int64) << 52)
-        shift = np.maximum(biased_exponent, 1) - 1
-        high = (significand >> _LOW_BITS).astype(np.int32).astype(np.float64)
-        low = (significand & _LOW_MASK).astype(np.int32).astype(np.float64)
-        if np.signbit(values).any():  # losses are rarely negative: the signs only when needed
-            sign = np.where(bits < 0, -1.0, 1.0)
-            high *= sign
-            low *= sign
-        high, low = np.bincount(shift, weights=high), np.bincount(shift, weights=low)
-        for s in np.flatnonzero((high != 0) | (low != 0)):
-            self.units += ((int(high[s]) << _LOW_BITS) + int(low[s])) << int(s)
+    def _flush(self, high_sums, low_sums):
+        for sums in (high_sums, low_sums):
+            for value in sums[np.flatnonzero(sums)]:
+                self.units += _units_of(value)
+            sums[:] = 0.0
+
+    def _add_one_by_one(self, values):
+        for value in values.tolist():
+            if math.isnan(value):
+                self.nan = True
+            elif value == math.inf:
+                self.positive_inf = True
+            elif value == -math.inf:
+                self.negative_inf = True
+            else:
+                self.units += _units_of(value)
 
     def add_count(self, count):
         """Add the integer ``count`` (exactly, however large)."""

@@ -7,6 +7,7 @@ of the per-row float64 losses (`fastxent._exact_sum`), rounded once: the report 
 however the rows are chunked, threaded or partitioned.
 """
 
+import functools
 import json
 import math
 import time
@@ -186,6 +187,7 @@ class ScoreState:
         self.prediction_bytes = 0
         self.loss, self.weight, self.correct = ExactSum(), ExactSum(), ExactSum()
         self.class_rows = self.class_loss = self.class_weight = None
+        self._pending = None  # the last block-read chunk's `_tally`, run while the next chunk's blocks are read
 
     def _start(self, n_classes):
         if self.n_classes is None:
@@ -211,7 +213,10 @@ class ScoreState:
             Finite, non-negative.
         """
         options = self.options
-        pred = predictions if self._reads_in_blocks(predictions) else _as_predictions(predictions, options.kind)
+        in_blocks = self._reads_in_blocks(predictions)
+        if not in_blocks:  # (block reads tally the previous chunk alongside their own first blocks)
+            self._settle()
+        pred = predictions if in_blocks else _as_predictions(predictions, options.kind)
         n_rows = pred.shape[0]
         self._start(pred.shape[1] if options.kind != "binary" else 2)
         if options.kind == "softmax":
@@ -234,6 +239,22 @@ class ScoreState:
         self.rows_ignored += int(np.count_nonzero(ignored))
         self.rows_nan += int(np.count_nonzero(nan_rows))
         self.prediction_bytes += pred.nbytes
+        if in_blocks:
+            self._pending = functools.partial(self._tally, row_loss, correct, true_class, label_loss, labels, weight,
+                                              scored)
+        else:
+            self._tally(row_loss, correct, true_class, label_loss, labels, weight, scored)
+        return row_loss
+
+    def _settle(self):
+        """Apply a block-read chunk's deferred `_tally` (the totals are complete after this)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
+
+    def _tally(self, row_loss, correct, true_class, label_loss, labels, weight, scored):
+        """Add a chunk's per-row results (``scored``: the rows neither ignored nor NaN) to the totals."""
+        n_rows = len(row_loss)
         all_scored = bool(scored.all())
         w = _scratch.ones(n_rows) if weight is None else weight  # only read (fresh ones cost ~0.5 ms a chunk)
         if not all_scored:
@@ -250,17 +271,21 @@ class ScoreState:
             self.correct.add(w * correct)
         if true_class is not None:  # one true class per row
             kept = scored if not all_scored else slice(None)
-            cls, wk = true_class[kept], w[kept]
-            self.class_rows += np.bincount(cls, minlength=self.n_classes)
-            class_loss = kept_loss[kept] if weight is None else wk * kept_loss[kept]
-            self.class_loss += np.bincount(cls, weights=class_loss, minlength=self.n_classes)
-            self.class_weight += np.bincount(cls, weights=wk, minlength=self.n_classes)
+            cls = true_class[kept]
+            class_rows = np.bincount(cls, minlength=self.n_classes)
+            self.class_rows += class_rows
+            if weight is None:  # unit weights: the float64 sums are the row counts (exact below 2**53)
+                self.class_loss += np.bincount(cls, weights=kept_loss[kept], minlength=self.n_classes)
+                self.class_weight += class_rows
+            else:
+                wk = w[kept]
+                self.class_loss += np.bincount(cls, weights=wk * kept_loss[kept], minlength=self.n_classes)
+                self.class_weight += np.bincount(cls, weights=wk, minlength=self.n_classes)
         else:  # multi-label: every label of every scored row
             kept_targets = labels[scored]
             self.class_rows += np.count_nonzero(kept_targets >= 0.5, axis=0)
             self.class_loss += w[scored] @ label_loss[scored]
             self.class_weight += float(np.sum(w[scored]))
-        return row_loss
 
     def _reads_in_blocks(self, predictions):
         """Whether ``predictions`` (rows of a ``.npy`` file) are scored by `_softmax_blocks`."""
@@ -283,7 +308,7 @@ class ScoreState:
                                                        top1[begin:end], 1)
 
         n_threads = resolve_n_threads(options.n_threads, n_rows * n_classes, n_rows)
-        _check_kernel_result(rows.for_each_block(score_block, n_threads))
+        _check_kernel_result(rows.for_each_block(score_block, n_threads, alongside=self._settle))
         return row_loss, top1.view(bool)
 
     def _softmax_chunk(self, pred, labels, ignored):
@@ -341,6 +366,8 @@ class ScoreState:
 
     def merge(self, other):
         """Add another state's totals (from another partition of the same data) into this one."""
+        self._settle()
+        other._settle()
         if other.n_classes is None:
             return self
         self._start(other.n_classes)
@@ -355,6 +382,7 @@ class ScoreState:
 
     def report(self, elapsed_seconds):
         """The `ScoreReport` of everything added so far (warns about rows that were not probabilities)."""
+        self._settle()
         n_classes = self.n_classes or 0
         if self.rows_not_probabilities:
             warnings.warn(f"fastxent score: {self.rows_not_probabilities} rows of predictions are not "
