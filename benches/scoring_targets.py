@@ -6,7 +6,10 @@
 Measures, each scoring run in a fresh process (peak resident memory = the process's VmHWM):
   1. peak resident memory scoring the .npy, for the file and for a file a quarter of its size (flat?);
   2. throughput scoring the .npy from the page cache vs the in-memory kernel on the same array (also
-     both timed in turn in one process: the ratio with the machine's drift cancelled);
+     both timed in turn in one process: the ratio with the machine's drift cancelled), for three ways
+     the file can sit in the page cache: as written (plain writes, like np.save), read back after it
+     was evicted (a file read before), and a copy written through a memory map (np.lib.format.open_memmap),
+     which Linux keeps in 4 KiB pages until it is evicted;
   3. Parquet: decoded MB/s, for one fixed-size-list column and for one column per class (nullable, as
      pandas writes them, and declared non-nullable);
   4. textbook NumPy on the same file: its peak memory and time.
@@ -91,6 +94,26 @@ def interleaved_throughput(predictions, labels, rounds=7):
     """)
 
 
+def read_back_after_eviction(path):
+    """Drop the file's pages from the page cache and read it again (read-ahead brings it back)."""
+    with open(path, "rb") as file:
+        os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        while file.read(1 << 26):
+            pass
+
+
+def copy_through_memory_map(source, target):
+    """Copy a .npy by writing its rows through a memory map of the new file."""
+    import numpy as np
+
+    rows = np.load(source, mmap_mode="r")
+    copy = np.lib.format.open_memmap(target, mode="w+", dtype=rows.dtype, shape=rows.shape)
+    for start in range(0, rows.shape[0], 16_384):
+        copy[start:start + 16_384] = rows[start:start + 16_384]
+    copy.flush()
+    return target
+
+
 def naive_numpy(predictions, labels):
     return run_python(f"""
         import numpy as np
@@ -158,6 +181,14 @@ def main():
         results["score npy (a quarter of the rows)"] = score_in_fresh_process(*files["quarter"])
         results["kernel in memory"] = kernel_in_memory(*files["full"])
         results["interleaved"] = interleaved_throughput(*files["full"])
+        predictions, labels = files["full"]
+        read_back_after_eviction(predictions)
+        results["score npy (read back after eviction)"] = score_in_fresh_process(predictions, labels)
+        results["interleaved (read back after eviction)"] = interleaved_throughput(predictions, labels)
+        mapped = copy_through_memory_map(predictions, folder / "written-through-a-map.npy")
+        results["score npy (written through a memory map)"] = score_in_fresh_process(mapped, labels)
+        results["interleaved (written through a memory map)"] = interleaved_throughput(mapped, labels)
+        mapped.unlink()
         for layout in PARQUET_LAYOUTS:
             path = write_parquet(folder, *files["full"], args.parquet_rows, layout)
             options = {"prediction_columns": "scores"} if layout == "list" else {}
@@ -168,17 +199,20 @@ def main():
     kernel = results["kernel in memory"]
     print(f"| measurement | time | MB/s of predictions | peak resident MB | mean loss |")
     print("|---|---|---|---|---|")
-    for name in ("score npy", "score npy (a quarter of the rows)", "kernel in memory",
+    for name in ("score npy", "score npy (a quarter of the rows)", "score npy (read back after eviction)",
+                 "score npy (written through a memory map)", "kernel in memory",
                  *(f"score parquet ({layout})" for layout in PARQUET_LAYOUTS), "naive NumPy"):
         r = results[name]
         mb = r.get("mb", kernel["mb"])
         print(f"| {name} | {r['seconds']:.3f} s | {mb / r['seconds']:,.0f} | {r.get('peak_mb', float('nan')):,.0f} "
               f"| {r['mean_loss']:.8f} |")
     npy = results["score npy"]
-    both = results["interleaved"]
-    print(f"\nscore npy / in-memory kernel throughput: {kernel['seconds'] / npy['seconds']:.0%} (fresh processes); "
-          f"{both['ratio']:.0%} interleaved in one process (kernel {both['kernel_seconds']:.3f} s, "
-          f"score_file {both['score_seconds']:.3f} s)")
+    print()
+    for state in ("", " (read back after eviction)", " (written through a memory map)"):
+        fresh, both = results[f"score npy{state}"], results[f"interleaved{state}"]
+        print(f"score npy{state} / in-memory kernel throughput: {kernel['seconds'] / fresh['seconds']:.0%} "
+              f"(fresh processes); {both['ratio']:.0%} interleaved in one process (kernel "
+              f"{both['kernel_seconds']:.3f} s, score_file {both['score_seconds']:.3f} s)")
     print(f"naive NumPy / fastxent score: {results['naive NumPy']['seconds'] / npy['seconds']:.1f}x the time, "
           f"{results['naive NumPy']['peak_mb'] / npy['peak_mb']:.1f}x the peak memory")
     if args.json:
