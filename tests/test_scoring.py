@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastxent
+from fastxent import _exact_sum
 from fastxent._exact_sum import ExactSum
 from fastxent.scoring import score_arrays, score_chunks
 from arrays import labels_of, logits_of, probs_of
@@ -47,6 +48,17 @@ def test_exact_sum_is_exact_across_its_internal_batches():
     # more values than one bincount batch (_exact_sum._BATCH), of every sign and a wide range of exponents
     rng = np.random.default_rng(3)
     values = rng.standard_normal(40_000) * np.exp2(rng.integers(-1070, 1000, 40_000))
+    total = ExactSum()
+    total.add(values)
+    assert total.value == float(sum(map(Fraction, values.tolist()), Fraction(0)))
+
+
+def test_exact_sum_flushes_its_buckets_before_they_could_round(monkeypatch):
+    # small batches and a small flush count: the flush path runs many times within one add
+    monkeypatch.setattr(_exact_sum, "_BATCH", 64)
+    monkeypatch.setattr(_exact_sum, "_VALUES_PER_FLUSH", 100)
+    rng = np.random.default_rng(4)
+    values = rng.standard_normal(1000) * np.exp2(rng.integers(-60, 60, 1000))
     total = ExactSum()
     total.add(values)
     assert total.value == float(sum(map(Fraction, values.tolist()), Fraction(0)))
