@@ -109,11 +109,17 @@ def test_npy_logits_are_mapped_where_preadv_is_missing(tmp_path, data, monkeypat
     same(score_file(tmp_path / "p.npy", tmp_path / "y.npy", chunk_rows=500), score_arrays(z, y))
 
 
-def test_npy_blocks_stop_at_the_first_error(tmp_path, data, monkeypatch):
+@pytest.fixture
+def rows_in_blocks_of_ten(tmp_path, data, monkeypatch):
+    """The fixture's logits and their rows in a .npy file, read in blocks of 10 rows."""
     z, _, _ = data
     np.save(tmp_path / "p.npy", z)
     monkeypatch.setattr(_sources, "BLOCK_BYTES", 10 * C * z.itemsize)
-    rows = _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 0, N)
+    return z, _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 0, N)
+
+
+def test_npy_blocks_stop_at_the_first_error(rows_in_blocks_of_ten):
+    z, rows = rows_in_blocks_of_ten
     done = []
 
     def process(block, begin, end):
@@ -130,11 +136,8 @@ def test_npy_blocks_stop_at_the_first_error(tmp_path, data, monkeypatch):
     assert rows.for_each_block(lambda block, begin, end: end - begin, 3) == N
 
 
-def test_npy_blocks_run_the_alongside_work_on_the_calling_thread(tmp_path, data, monkeypatch):
-    z, _, _ = data
-    np.save(tmp_path / "p.npy", z)
-    monkeypatch.setattr(_sources, "BLOCK_BYTES", 10 * C * z.itemsize)
-    rows = _sources.NpyRows(_sources._NpyArray(tmp_path / "p.npy", "predictions"), 0, N)
+def test_npy_blocks_run_the_alongside_work_on_the_calling_thread(rows_in_blocks_of_ten):
+    _, rows = rows_in_blocks_of_ten
     ran_on = []
     assert rows.for_each_block(lambda block, begin, end: end - begin, 2,
                                alongside=lambda: ran_on.append(threading.get_ident())) == N
