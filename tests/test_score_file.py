@@ -457,6 +457,19 @@ def test_in_order_raises_a_parts_error_after_the_parts_before_it_and_closes_ever
     assert 0 in started and sorted(closed) == sorted(started)
 
 
+@pytest.mark.parametrize("ahead_bytes", [1 << 30, 1])  # the next row group decoded ahead, or none
+def test_parquet_column_row_groups_in_order_with_or_without_decoding_ahead(tmp_path, data, monkeypatch,
+                                                                           ahead_bytes):
+    z, y, w = data
+    pq.write_table(columns_table(z, y, w), tmp_path / "p.parquet", row_group_size=101, compression="none")
+    monkeypatch.setattr(_sources, "_DECODED_AHEAD_BYTES", ahead_bytes)
+    report = score_file(tmp_path / "p.parquet", sample_weight_column="weight", chunk_rows=64,
+                        per_row_output=tmp_path / "rows.npy")
+    expected = score_arrays(z, y, sample_weight=w, per_row_output=tmp_path / "expected.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "rows.npy"), np.load(tmp_path / "expected.npy"), rtol=1e-14)
+    same(report, expected)
+
+
 def test_parquet_list_row_groups_decoded_side_by_side_keep_the_row_order(tmp_path, data, monkeypatch):
     z, y, w = data
     scores = pa.FixedSizeListArray.from_arrays(pa.array(z.reshape(-1)), C)
@@ -464,7 +477,7 @@ def test_parquet_list_row_groups_decoded_side_by_side_keep_the_row_order(tmp_pat
                    compression="none")
     row_bytes = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(0).total_byte_size // 101
     monkeypatch.setattr(_sources, "_LIST_BATCH_BYTES", 13 * row_bytes)  # several batches per row group
-    monkeypatch.setattr(_sources, "_LIST_AHEAD_BYTES", 4 * 2 * 13 * row_bytes)  # 2 batches per queue
+    monkeypatch.setattr(_sources, "_DECODED_AHEAD_BYTES", 4 * 2 * 13 * row_bytes)  # 2 batches per queue
     monkeypatch.setattr(pa, "cpu_count", lambda: 3)
     score_file(tmp_path / "p.parquet", prediction_columns="scores", per_row_output=tmp_path / "rows.npy",
                chunk_rows=64)
