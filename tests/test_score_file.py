@@ -475,7 +475,7 @@ def test_parquet_list_row_groups_decoded_side_by_side_keep_the_row_order(tmp_pat
                    compression="none")
     row_bytes = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(0).total_byte_size // 101
     monkeypatch.setattr(_sources, "_LIST_BATCH_BYTES", 13 * row_bytes)  # several batches per row group
-    monkeypatch.setattr(_sources, "_DECODED_AHEAD_BYTES", 4 * 2 * 13 * row_bytes)  # 2 batches per queue
+    monkeypatch.setattr(_sources, "_LIST_AHEAD_BYTES", 4 * 2 * 13 * row_bytes)  # 2 batches per queue
     monkeypatch.setattr(pa, "cpu_count", lambda: 3)
     score_file(tmp_path / "p.parquet", prediction_columns="scores", per_row_output=tmp_path / "rows.npy",
                chunk_rows=64)

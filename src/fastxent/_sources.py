@@ -29,7 +29,7 @@ _DEFAULT_LABEL_COLUMN = "label"
 _CSV_BLOCK_BYTES = 1 << 24
 # A Parquet list column is read in record batches of about this many decoded bytes (see _Table.blocks).
 _LIST_BATCH_BYTES = 1 << 23
-_DECODED_AHEAD_BYTES = 3 << 27  # decoded Parquet bytes the readers may hold ahead of the scorer
+_LIST_AHEAD_BYTES = 3 << 27  # decoded bytes a list column's row groups may hold ahead of the scorer
 _PARQUET_READ_BUFFER = 1 << 20
 
 
@@ -391,7 +391,7 @@ class _Table:
         buffers are reused and peak memory stays ~150 MB instead of ~1.3 GB).  The row groups are
         decoded side by side instead, one per thread (``pyarrow.cpu_count()`` threads), and their
         batches handed out in file order; the decoded batches not yet scored stay under
-        `_DECODED_AHEAD_BYTES` whatever the core count (scoring 800 MB in 4 row groups on 2 cores, where
+        `_LIST_AHEAD_BYTES` whatever the core count (scoring 800 MB in 4 row groups on 2 cores, where
         each row group may run 128 MiB ahead: 0.92 -> 0.63 s, peak RSS 0.23 -> 0.49 GB; with 16 MiB
         ahead the second thread mostly waited: 0.88 s).
         """
@@ -413,8 +413,8 @@ class _Table:
         parts = [functools.partial(row_group, g) for g in range(meta.num_row_groups)]
         workers = max(1, min(self.pa.cpu_count(), len(parts)))
         # every worker's current part and the part being consumed (workers + 1 queues) share
-        # _DECODED_AHEAD_BYTES: 16 batches each on 2 cores
-        depth = max(2, _DECODED_AHEAD_BYTES // (_LIST_BATCH_BYTES * (workers + 1)))
+        # _LIST_AHEAD_BYTES: 16 batches each on 2 cores
+        depth = max(2, _LIST_AHEAD_BYTES // (_LIST_BATCH_BYTES * (workers + 1)))
         yield from in_order(parts, workers, depth=depth)
 
 
