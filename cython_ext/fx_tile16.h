@@ -30,33 +30,9 @@
 
 #include <immintrin.h>
 
-#define FX_TILE_ROWS 16
+#include "fx_transpose16.h"
 
-/* 16 x 16 float transpose in registers: in, v[i] is row i; out, v[j] is column j. */
-FX_INLINE void fx_transpose16_f32(__m512 v[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {
-        v[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        v[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        v[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        v[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 2; ++i) {
-        for (int j = 0; j < 4; ++j) {
-            t[8 * i + j] = _mm512_shuffle_f32x4(v[8 * i + j], v[8 * i + 4 + j], 0x88);
-            t[8 * i + 4 + j] = _mm512_shuffle_f32x4(v[8 * i + j], v[8 * i + 4 + j], 0xdd);
-        }
-    }
-    for (int j = 0; j < 8; ++j) {
-        v[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-        v[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-    }
-}
+#define FX_TILE_ROWS 16
 
 /* Two float64 vectors (lanes 0-7, 8-15) as 16 floats (fx_math.h's fx_lo_pd / fx_hi_pd go the other way). */
 FX_INLINE __m512 fx_join_ps(__m512d lo, __m512d hi)

@@ -54,6 +54,8 @@ def kernel_arguments(name, logits, rng):
         return binary_arguments(name, logits, rng)
     if name in ROWWISE:
         return [logits, np.empty_like(logits)]
+    if name == "transpose":
+        return [logits, np.empty((c, n), dtype=logits.dtype)]
     if name == "softmax_ce_labels_grad_hess":
         return [logits, labels_of((n,), c), rng.random(n) * 2, np.empty_like(logits), np.empty_like(logits)]
     if name == "softmax_ce_probs_grad_hess":

@@ -29,7 +29,7 @@ __all__ = [
 
 
 def _rowwise(kernel_name, logits, out, backend, n_threads):
-    z, batch_shape = v.as_logits_2d(logits)
+    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=n_threads)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, z.size, z.shape[0])
     shape = (*batch_shape, z.shape[1])
     buffer, is_temporary = v.check_out(out, shape, z.dtype, (z,))
@@ -87,7 +87,7 @@ def logsumexp(logits, *, backend="auto", n_threads=None):
     ndarray, shape (...)
         In the computation's dtype; ``-inf`` for an all ``-inf`` row, ``inf`` when it overflows.
     """
-    z, batch_shape = v.as_logits_2d(logits)
+    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=n_threads)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads, z.size, z.shape[0])
     out = np.empty(z.shape[0], dtype=z.dtype)
     kernels.logsumexp_rows(z, out, n_threads)
@@ -137,7 +137,7 @@ def _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothin
     v.check_reduction(reduction)
     label_smoothing = v.check_label_smoothing(label_smoothing)
     ignore_index = v.check_ignore_index(ignore_index)
-    z, batch_shape = v.as_logits_2d(logits)
+    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=n_threads)
     n_rows, n_classes = z.shape
     has_labels = v.classify_target(target, (*batch_shape, n_classes)) == "labels"
     if has_labels:
@@ -357,7 +357,7 @@ def softmax_cross_entropy_gradient_hessian(logits, target, *, sample_weight=None
     grad, hess : ndarray, shape (..., C)
         In the computation's dtype (``grad_out``/``hess_out`` when given).
     """
-    z, batch_shape = v.as_logits_2d(logits)
+    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=n_threads)
     n_rows, n_classes = z.shape
     shape = (*batch_shape, n_classes)
     has_labels = v.classify_target(target, shape) == "labels"

@@ -2,8 +2,8 @@
 
 Every backend (this module, ``numba_backend`` and ``cython_backend``) exposes the kernels listed in
 ``KERNELS`` under the same names with the same positional parameters. They live in one module per
-concept (``numpy_softmax``, ``numpy_binary``, ``numpy_information``, and their ``numba_*`` and
-``_cython_*`` twins); this module gathers them. All arithmetic in the reference is float64 whatever
+concept (``numpy_softmax``, ``numpy_binary``, ``numpy_information``, ``numpy_layout``, and their
+``numba_*`` and ``_cython_*`` twins); this module gathers them. All arithmetic in the reference is float64 whatever
 the input dtype; results are cast to the output's dtype.
 
 The contract, common to all kernels:
@@ -75,15 +75,25 @@ Information measures (``numpy_information``; distributions along the last axis, 
   (``0 log 0 = 0``); ``q_c == 0 < p_c`` gives ``+inf``.
 * ``surprisal_elems(p, scale, out, n_threads)``: 1-D ``p`` and ``out`` of one dtype,
   ``out = -scale * log(p)`` (``+inf`` at 0).
+
+Layout (``numpy_layout``):
+
+* ``transpose(x, out, n_threads)``: ``out[j, i] = x[i, j]``, an exact copy. ``x`` is ``(R, K)``
+  float32/float64 whose rows are contiguous but may lie any distance apart (the one input of the
+  contract that need not be C-contiguous: the transpose of column-major ``(K, R)`` logits, or of a
+  slice of rows of them); ``out`` is a C-contiguous ``(K, R)`` array of its dtype, not overlapping
+  ``x``. The Python layer uses it to turn column-major logits into the rows the other kernels read.
 """
 
 from .numpy_binary import *  # noqa: F401,F403
 from .numpy_binary import KERNELS as _BINARY
 from .numpy_information import *  # noqa: F401,F403
 from .numpy_information import KERNELS as _INFORMATION
+from .numpy_layout import *  # noqa: F401,F403
+from .numpy_layout import KERNELS as _LAYOUT
 from .numpy_softmax import *  # noqa: F401,F403
 from .numpy_softmax import KERNELS as _SOFTMAX
 
-KERNELS = _SOFTMAX + _BINARY + _INFORMATION
+KERNELS = _SOFTMAX + _BINARY + _INFORMATION + _LAYOUT
 
 __all__ = list(KERNELS)

@@ -1,0 +1,84 @@
+"""The transposing copy (``transpose`` kernel) and the column-major logits it turns into rows."""
+
+import numpy as np
+import pytest
+
+import fastxent
+from fastxent import _validation as v
+from fastxent._backends import load_backend
+from fastxent._kernels import numpy_ref
+from arrays import DTYPES, labels_of, logits_of
+
+# whole tiles and panels (16 floats, 8 doubles), narrower last ones, a single row or column, empty
+SHAPES = ((0, 3), (3, 0), (1, 1), (1, 40), (40, 1), (7, 5), (16, 16), (17, 33), (33, 17), (64, 8), (9, 1000))
+
+
+def columns_of(shape, dtype, seed=0):
+    """``shape`` logits whose columns are contiguous and whose rows are not at the array's start:
+    rows sliced out of a taller column-major array (the chunks of a Parquet row group)."""
+    n, c = shape
+    tall = np.asfortranarray(logits_of((n + 11, c), dtype, seed=seed))
+    return tall[5:5 + n]
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_transpose_copies_every_element_exactly(backend, dtype, shape, n_threads):
+    z = columns_of(shape, dtype)
+    x = z.T  # (C, N): rows contiguous, a row stride longer than the row
+    padded = np.full(z.size + 2 * 64, 7, dtype=dtype)  # the output with 64 elements either side
+    out = padded[64:64 + z.size].reshape(z.shape)
+    load_backend(backend).transpose(x, out, n_threads)
+    assert out.tobytes() == np.ascontiguousarray(z).tobytes()
+    assert (padded[:64] == 7).all() and (padded[64 + z.size:] == 7).all()  # nothing written outside
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+def test_transpose_twin_has_the_registry_signature(backend):
+    assert "transpose" in numpy_ref.KERNELS
+    assert callable(getattr(load_backend(backend), "transpose"))
+
+
+def test_cython_transpose_rejects_rows_that_are_not_contiguous():
+    x = logits_of((6, 8), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="rows must be contiguous"):
+        load_backend("cython").transpose(x, np.empty((4, 6), np.float32), 1)
+    with pytest.raises(ValueError, match=r"out has shape \(6, 4\), expected \(4, 6\)"):
+        load_backend("cython").transpose(x.copy(), np.empty((6, 4), np.float32), 1)
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make", [np.asfortranarray, lambda z: columns_of(z.shape, z.dtype, seed=4)],
+                         ids=["F", "rows of F"])
+def test_large_column_major_logits_become_rows(backend, dtype, make):
+    n, c = 300, v.TRANSPOSE_MIN_ELEMENTS // 300 + 1
+    logits = make(logits_of((n, c), dtype, seed=4))
+    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=2)
+    assert batch_shape == (n,) and z.flags.c_contiguous and z.dtype == dtype
+    assert not np.shares_memory(z, logits)
+    np.testing.assert_array_equal(z, logits)
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_column_major_logits_give_the_row_major_results_bitwise(backend, n_threads, tmp_path):
+    """F order, rows of F order and a read-only memory map of a Fortran-order .npy: the losses and
+    gradient of the same values in C order, bit for bit."""
+    n, c = 600, 300
+    rows = logits_of((n, c), np.float32, seed=6)
+    labels = labels_of((n,), c)
+    path = tmp_path / "fortran.npy"
+    np.save(path, np.asfortranarray(rows))
+    mapped = np.load(path, mmap_mode="r")
+    assert mapped.flags.f_contiguous and not mapped.flags.writeable
+    wanted_loss = fastxent.softmax_cross_entropy(rows, labels, reduction="none", backend=backend)
+    wanted_grad = fastxent.softmax_cross_entropy_with_grad(rows, labels, backend=backend)[1]
+    for logits in (np.asfortranarray(rows), mapped, np.asfortranarray(np.vstack([rows, rows]))[:n]):
+        loss = fastxent.softmax_cross_entropy(logits, labels, reduction="none", backend=backend,
+                                              n_threads=n_threads)
+        grad = fastxent.softmax_cross_entropy_with_grad(logits, labels, backend=backend, n_threads=n_threads)[1]
+        assert loss.tobytes() == wanted_loss.tobytes()
+        assert grad.tobytes() == wanted_grad.tobytes()
