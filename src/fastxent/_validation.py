@@ -62,26 +62,28 @@ def as_logits_2d(logits, name="logits", backend="auto", n_threads=None):
         flags, n_classes = logits.flags, logits.shape[-1]
         if n_classes and flags.c_contiguous and flags.aligned:  # already a kernel buffer: a view
             return logits.reshape(-1, n_classes), logits.shape[:-1]
-        if (logits.ndim == 2 and logits.strides[0] == logits.itemsize and flags.aligned
-                and logits.size >= TRANSPOSE_MIN_ELEMENTS):
-            return _rows_of_columns(logits, backend, n_threads), logits.shape[:-1]
     arr = np.asarray(logits)
     dtype = compute_dtype(arr.dtype, name)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least 1 dimension (the class axis is last), got a scalar")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} has 0 classes (shape {arr.shape}); the last axis must be at least 1")
-    z = as_kernel_array(arr, dtype).reshape(-1, arr.shape[-1])
+    z = as_kernel_rows(arr, dtype, backend, n_threads).reshape(-1, arr.shape[-1])
     return z, arr.shape[:-1]
 
 
-def _rows_of_columns(logits, backend, n_threads):
-    """A C-contiguous copy of 2-D ``logits`` whose columns are contiguous (Fortran order, or rows
-    sliced from it), made by the backend's transpose kernel."""
-    rows = np.empty(logits.shape, dtype=logits.dtype)
-    n_panels = -(-logits.shape[1] // 16)  # the kernels share out panels of 8-16 output rows
-    resolve_backend(backend).transpose(logits.T, rows, resolve_n_threads(n_threads, logits.size, n_panels))
-    return rows
+def as_kernel_rows(values, dtype, backend="auto", n_threads=None):
+    """`as_kernel_array`, but a large 2-D array of ``dtype`` whose columns are contiguous (Fortran
+    order, or rows sliced from it) is copied into rows by the backend's ``transpose`` kernel, with
+    the call's ``n_threads``."""
+    if (type(values) is np.ndarray and values.ndim == 2 and values.dtype == dtype and values.flags.aligned
+            and values.strides[0] == values.itemsize and not values.flags.c_contiguous
+            and values.size >= TRANSPOSE_MIN_ELEMENTS):
+        rows = np.empty(values.shape, dtype=dtype)
+        n_panels = -(-values.shape[1] // 16)  # the kernels share out panels of 8-16 output rows
+        resolve_backend(backend).transpose(values.T, rows, resolve_n_threads(n_threads, values.size, n_panels))
+        return rows
+    return as_kernel_array(values, dtype)
 
 
 def _describe_row(flat_index, batch_shape):

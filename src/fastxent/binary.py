@@ -114,7 +114,7 @@ log_sigmoid.__doc__ = """``log(sigmoid(x)) = -softplus(-x)``, elementwise, as ``
 # --------------------------------------------------------------------------- validation
 
 
-def _as_same_shape(values, shape, dtype, name):
+def _as_same_shape(values, shape, dtype, name, backend="auto", n_threads=None):
     """``values`` of exactly ``shape`` as a C-contiguous array of ``dtype`` (real input only).
     Their range is checked by the kernels, in the pass that computes the loss."""
     arr = np.asarray(values)
@@ -122,7 +122,7 @@ def _as_same_shape(values, shape, dtype, name):
         raise TypeError(f"{name} must be a real numeric array (float, int or bool), got dtype {arr.dtype}")
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of the predictions {tuple(shape)}, got {arr.shape}")
-    return v.as_kernel_array(arr, dtype)
+    return v.as_kernel_rows(arr, dtype, backend, n_threads)
 
 
 def _check_unit_interval(arr, shape, name, allow_nan):
@@ -281,9 +281,10 @@ def _prepare(x, target, weight, pos_weight, sample_weight, reduction, backend, n
     shape = arr.shape
     batch_shape, n_labels = _rows_of(shape, per_row, name)
     n_rows = math.prod(batch_shape)
-    values = v.as_kernel_array(arr, dtype).reshape(n_rows, n_labels)
+    # column-major values and targets (a Parquet file's label columns) become rows as logits do
+    values = v.as_kernel_rows(arr, dtype, backend, n_threads).reshape(n_rows, n_labels)
     eps = None if eps is False else _as_eps(eps, dtype)
-    tgt = _as_same_shape(target, shape, dtype, "target").reshape(n_rows, n_labels)
+    tgt = _as_same_shape(target, shape, dtype, "target", backend, n_threads).reshape(n_rows, n_labels)
     w = _as_weight(weight, shape, dtype)
     pw = _as_pos_weight(pos_weight, n_labels, len(shape) <= 1 and not per_row)
     sw = None if sample_weight is None else v.as_weights(sample_weight, batch_shape, "sample_weight",
