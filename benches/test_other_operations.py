@@ -37,6 +37,39 @@ def test_loss_only(benchmark, workload, competitor):
     benchmark(fn)
 
 
+@pytest.fixture(scope="module")
+def column_major(workload):
+    """A softmax workload's logits in column-major (Fortran) order, as a pandas frame or the columns
+    of a Parquet file hold them."""
+    spec, logits, target, wanted = workload
+    if spec.name not in ("W1", "W3"):
+        pytest.skip("column-major logits are benchmarked on W1 and W3")
+    return spec, np.asfortranarray(logits), target, wanted
+
+
+@pytest.mark.parametrize("competitor", [f"fastxent-{b}" for b in BACKENDS] + ["numpy-copy+fastxent-cython",
+                                                                              "numpy-naive"])
+def test_loss_of_column_major_logits(benchmark, column_major, competitor):
+    """The loss of column-major logits: fastxent turns them into rows with its transpose kernel;
+    against NumPy's transposing copy followed by the same kernel, and the textbook NumPy loss."""
+    spec, logits, target, wanted = column_major
+    benchmark.group = f"{spec.name} loss, column-major logits"
+    if competitor == "numpy-naive":
+        def fn():
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            return np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(target)), target])
+    elif competitor == "numpy-copy+fastxent-cython":
+        def fn():
+            return fastxent.softmax_cross_entropy(np.ascontiguousarray(logits), target, backend="cython", n_threads=2)
+    else:
+        backend = competitor.split("-")[1]
+
+        def fn():
+            return fastxent.softmax_cross_entropy(logits, target, backend=backend, n_threads=2)
+    assert abs(float(fn()) - wanted) <= 1e-4 * abs(wanted)
+    benchmark(fn)
+
+
 @pytest.mark.parametrize("competitor", [f"fastxent-{b}" for b in BACKENDS] + ["scipy"])
 def test_log_softmax(benchmark, workload, competitor):
     spec, logits, _, _ = workload

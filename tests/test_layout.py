@@ -1,5 +1,7 @@
 """The transposing copy (``transpose`` kernel) and the column-major logits it turns into rows."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,8 @@ from fastxent import _validation as v
 from fastxent._backends import load_backend
 from fastxent._kernels import numpy_ref
 from arrays import DTYPES, labels_of, logits_of
+
+softmax_module = importlib.import_module("fastxent.softmax")  # (fastxent.softmax is the function)
 
 # whole tiles and panels (16 floats, 8 doubles), narrower last ones, a single row or column, empty
 SHAPES = ((0, 3), (3, 0), (1, 1), (1, 40), (40, 1), (7, 5), (16, 16), (17, 33), (33, 17), (64, 8), (9, 1000))
@@ -97,3 +101,54 @@ def test_column_major_multilabel_inputs_give_the_row_major_results_bitwise(backe
                                                       reduction="none", backend=backend)
     for g, w in zip(got, wanted):
         assert g.tobytes() == w.tobytes()
+
+
+@pytest.fixture
+def small_row_blocks(monkeypatch):
+    """Column-major logits scored in blocks of 48 rows of 100 float32 classes (a partial last one)."""
+    monkeypatch.setattr(softmax_module, "ROW_BLOCK_BYTES", 48 * 100 * 4)
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_loss_of_column_major_logits_block_by_block_is_the_row_major_loss(small_row_blocks, backend, n_threads,
+                                                                         target_kind):
+    """The loss alone reads column-major logits a block of rows at a time (O(N) memory): every row's
+    loss, with class and sample weights, smoothing and ignored rows, is the row-major one bit for bit."""
+    n, c = 1000, 100  # >= TRANSPOSE_MIN_ELEMENTS: the column-major path
+    rows = logits_of((n, c), np.float32, seed=10)
+    rng = np.random.default_rng(11)
+    target = labels_of((n,), c, ignore_fraction=0.1) if target_kind == "labels" else rng.dirichlet(
+        np.ones(c), n).astype(np.float32)
+    options = dict(weight=rng.random(c) + 0.5, sample_weight=rng.random(n), label_smoothing=0.1,
+                   reduction="none", backend=backend, n_threads=n_threads)
+    wanted = fastxent.softmax_cross_entropy(rows, target, **options)
+    got = fastxent.softmax_cross_entropy(np.asfortranarray(rows), target, **options)
+    assert got.tobytes() == wanted.tobytes()
+
+
+def test_loss_of_column_major_logits_holds_no_copy_of_them():
+    import tracemalloc
+
+    logits = np.asfortranarray(logits_of((20_000, 200), np.float32, seed=12))  # 16 MB
+    labels = labels_of((20_000,), 200)
+    fastxent.softmax_cross_entropy(logits, labels)  # kernels loaded
+    tracemalloc.start()
+    try:
+        fastxent.softmax_cross_entropy(logits, labels)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # a block of rows (ROW_BLOCK_BYTES) and the per-row losses (160 kB), not a 16 MB copy
+    assert peak < softmax_module.ROW_BLOCK_BYTES + 2_000_000, peak
+
+
+def test_scoring_column_major_predictions_matches_row_major(small_row_blocks):
+    n, c = 1000, 100
+    rows = logits_of((n, c), np.float32, seed=13)
+    labels = labels_of((n,), c, ignore_fraction=0.1)
+    wanted = fastxent.score_arrays(rows, labels)
+    got = fastxent.score_arrays(np.asfortranarray(rows), labels)
+    assert (got.mean_loss, got.accuracy, got.rows_scored) == (wanted.mean_loss, wanted.accuracy, wanted.rows_scored)
+    np.testing.assert_array_equal(got.class_mean_loss, wanted.class_mean_loss)

@@ -46,10 +46,12 @@ def compute_dtype(dtype, name):
     raise TypeError(f"{name} must be a real numeric array (float, int or bool), got dtype {dtype}")
 
 
-def as_logits_2d(logits, name="logits", backend="auto", n_threads=None):
+def as_logits_2d(logits, name="logits", backend="auto", n_threads=None, keep_columns=False):
     """Coerce ``logits`` of shape ``(..., C)`` to a C-contiguous ``(N, C)`` float32/float64 array.
 
-    ``backend`` and ``n_threads`` (the call's) copy large column-major logits into rows.
+    ``backend`` and ``n_threads`` (the call's) copy large column-major logits into rows; with
+    ``keep_columns`` such logits are returned as they are (`is_column_major`), for a caller that
+    copies them a block of rows at a time.
 
     Returns
     -------
@@ -68,20 +70,32 @@ def as_logits_2d(logits, name="logits", backend="auto", n_threads=None):
         raise ValueError(f"{name} must have at least 1 dimension (the class axis is last), got a scalar")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} has 0 classes (shape {arr.shape}); the last axis must be at least 1")
+    if keep_columns and is_column_major(arr, dtype):
+        return arr, arr.shape[:-1]
     z = as_kernel_rows(arr, dtype, backend, n_threads).reshape(-1, arr.shape[-1])
     return z, arr.shape[:-1]
 
 
-def as_kernel_rows(values, dtype, backend="auto", n_threads=None):
-    """`as_kernel_array`, but a large 2-D array of ``dtype`` whose columns are contiguous (Fortran
-    order, or rows sliced from it) is copied into rows by the backend's ``transpose`` kernel, with
-    the call's ``n_threads``."""
-    if (type(values) is np.ndarray and values.ndim == 2 and values.dtype == dtype and values.flags.aligned
+def is_column_major(values, dtype):
+    """True for a large 2-D array of ``dtype`` (float32/float64) whose columns are contiguous (Fortran
+    order, or rows sliced from it): the arrays `as_kernel_rows` gives to the ``transpose`` kernel."""
+    return (type(values) is np.ndarray and values.ndim == 2 and values.dtype == dtype and values.flags.aligned
             and values.strides[0] == values.itemsize and not values.flags.c_contiguous
-            and values.size >= TRANSPOSE_MIN_ELEMENTS):
+            and values.size >= TRANSPOSE_MIN_ELEMENTS)
+
+
+def transpose_threads(n_threads, columns):
+    """The thread count of a ``transpose`` call turning ``columns`` (column-major) into rows."""
+    n_panels = -(-columns.shape[1] // 16)  # the kernels share out panels of 8-16 output rows
+    return resolve_n_threads(n_threads, columns.size, n_panels)
+
+
+def as_kernel_rows(values, dtype, backend="auto", n_threads=None):
+    """`as_kernel_array`, but a column-major array (`is_column_major`) is copied into rows by the
+    backend's ``transpose`` kernel, with the call's ``n_threads``."""
+    if is_column_major(values, dtype):
         rows = np.empty(values.shape, dtype=dtype)
-        n_panels = -(-values.shape[1] // 16)  # the kernels share out panels of 8-16 output rows
-        resolve_backend(backend).transpose(values.T, rows, resolve_n_threads(n_threads, values.size, n_panels))
+        resolve_backend(backend).transpose(values.T, rows, transpose_threads(n_threads, values))
         return rows
     return as_kernel_array(values, dtype)
 

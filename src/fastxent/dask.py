@@ -147,9 +147,9 @@ def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ig
 
     def block_sums(z, t, w):
         problem = _prepare_softmax(z, t, class_weight, w, ignore_index, label_smoothing, "none", backend,
-                                   n_threads)
+                                   n_threads, loss_only=True)
         row_loss = np.empty(problem.logits.shape[0])
-        _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
+        _check_kernel_result(problem.run_loss(problem.kernel("loss"), row_loss))
         if not problem.has_labels:  # the mean's denominator: sample weights (torch, scikit-learn)
             return _sums(row_loss, problem.sample_weight, len(row_loss))
         kept = problem.target != ignore_index

@@ -318,11 +318,10 @@ class ScoreState:
             return (*self._softmax_blocks(pred, labels), safe_labels, None)
         if options.input == "logits":
             problem = _prepare_softmax(pred, labels, None, None, options.ignore_index, 0.0, "none",
-                                        options.backend, options.n_threads)
+                                        options.backend, options.n_threads, loss_only=True)
             row_loss, top1 = np.empty(pred.shape[0]), np.empty(pred.shape[0], dtype=np.uint8)
             # the top-1 check runs in the loss pass (each row still in cache): no second read of the chunk
-            _check_kernel_result(problem.kernels.softmax_ce_labels_loss_top1(*problem.loss_args(), row_loss, top1,
-                                                                            problem.n_threads))
+            _check_kernel_result(problem.run_loss(problem.kernels.softmax_ce_labels_loss_top1, row_loss, top1))
             return row_loss, top1.view(bool), safe_labels, None
         self._count_not_probabilities(pred, ignored, row_sums=True)
         eps = float(np.finfo(pred.dtype).eps)

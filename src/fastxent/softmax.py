@@ -16,6 +16,9 @@ from fastxent._backends import resolve_backend
 from fastxent._threads import resolve_n_threads
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Column-major logits are scored a block of about this many bytes of rows at a time, each block copied
+# into one reused buffer by the transpose kernel (it stays in cache for the loss kernel; memory O(N)).
+ROW_BLOCK_BYTES = 1 << 22
 
 __all__ = [
     "softmax",
@@ -98,7 +101,7 @@ def logsumexp(logits, *, backend="auto", n_threads=None):
 class _Problem:
     """A validated softmax cross-entropy call, ready for a kernel."""
 
-    logits: np.ndarray          # (N, C) C-contiguous float32/float64
+    logits: np.ndarray          # (N, C) float32/float64, C-contiguous (column-major: loss_only calls)
     batch_shape: tuple
     target: np.ndarray          # (N,) int64 labels or (N, C) probabilities
     has_labels: bool
@@ -124,20 +127,48 @@ class _Problem:
         by_class = self.class_weight[self.target[kept]]
         return float(np.sum(by_class if rows is None else rows[kept] * by_class))
 
-    def loss_args(self):
+    def loss_args(self, block=None):
+        """The loss kernels' leading arguments; ``block`` ``(start, stop, rows)``: those rows only,
+        their logits as ``rows``."""
+        z, target, sample_weight = self.logits, self.target, self.sample_weight
+        if block is not None:
+            start, stop, z = block
+            target = target[start:stop]
+            sample_weight = None if sample_weight is None else sample_weight[start:stop]
         extra = (self.ignore_index,) if self.has_labels else ()
-        return (self.logits, self.target, self.class_weight, self.sample_weight, *extra, self.label_smoothing)
+        return (z, target, self.class_weight, sample_weight, *extra, self.label_smoothing)
+
+    def run_loss(self, kernel, row_loss, *outputs):
+        """``kernel(*loss_args, row_loss, *outputs, n_threads)`` (a loss kernel: per-row outputs);
+        column-major logits a block of rows at a time (`ROW_BLOCK_BYTES`). Returns the bad-label count
+        (labels kernels)."""
+        if self.logits.flags.c_contiguous:
+            return kernel(*self.loss_args(), row_loss, *outputs, self.n_threads)
+        n_rows, n_classes = self.logits.shape
+        block_rows = max(16, ROW_BLOCK_BYTES // (n_classes * self.logits.itemsize) // 16 * 16)
+        buffer = np.empty((min(block_rows, n_rows), n_classes), dtype=self.logits.dtype)
+        copy_threads = v.transpose_threads(self.n_threads, buffer)
+        bad = 0
+        for start in range(0, n_rows, block_rows):
+            stop = min(start + block_rows, n_rows)
+            rows = buffer[:stop - start]
+            self.kernels.transpose(self.logits[start:stop].T, rows, copy_threads)
+            bad += kernel(*self.loss_args((start, stop, rows)), row_loss[start:stop],
+                          *(out[start:stop] for out in outputs), self.n_threads) or 0  # (probabilities: None)
+        return bad
 
     def kernel(self, suffix):
         return getattr(self.kernels, f"softmax_ce_{'labels' if self.has_labels else 'probs'}_{suffix}")
 
 
 def _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction, backend,
-             n_threads):
+             n_threads, loss_only=False):
+    """A `_Problem`; ``loss_only``: the caller runs `_Problem.run_loss` only, so column-major logits
+    are kept as they are (copied into rows a block at a time there)."""
     v.check_reduction(reduction)
     label_smoothing = v.check_label_smoothing(label_smoothing)
     ignore_index = v.check_ignore_index(ignore_index)
-    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=n_threads)
+    z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=n_threads, keep_columns=loss_only)
     n_rows, n_classes = z.shape
     has_labels = v.classify_target(target, (*batch_shape, n_classes)) == "labels"
     if has_labels:
@@ -249,10 +280,10 @@ _PARAMETERS_DOC = """
 def softmax_cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,
                           label_smoothing=0.0, reduction="mean", backend="auto", n_threads=None):
     problem = _prepare(logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
-                       backend, n_threads)
+                       backend, n_threads, loss_only=True)
     denominator = problem.mean_denominator() if reduction == "mean" else 1.0
     with _scratch.rows(problem.logits.shape[0]) as row_loss:
-        _check_kernel_result(problem.kernel("loss")(*problem.loss_args(), row_loss, problem.n_threads))
+        _check_kernel_result(problem.run_loss(problem.kernel("loss"), row_loss))
         return _reduce(problem, row_loss, denominator)
 
 
