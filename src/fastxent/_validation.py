@@ -84,10 +84,10 @@ def is_column_major(values, dtype):
             and values.size >= TRANSPOSE_MIN_ELEMENTS)
 
 
-def transpose_threads(n_threads, columns):
-    """The thread count of a ``transpose`` call turning ``columns`` (column-major) into rows."""
-    n_panels = -(-columns.shape[1] // 16)  # the kernels share out panels of 8-16 output rows
-    return resolve_n_threads(n_threads, columns.size, n_panels)
+def transpose_threads(n_threads, rows):
+    """The thread count of a ``transpose`` call writing ``rows`` (N, C) from column-major logits."""
+    n_panels = -(-rows.shape[0] // 16)  # the kernels share out panels of 8-16 rows
+    return resolve_n_threads(n_threads, rows.size, n_panels)
 
 
 def as_kernel_rows(values, dtype, backend="auto", n_threads=None):
