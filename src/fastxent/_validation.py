@@ -84,18 +84,13 @@ def is_column_major(values, dtype):
             and values.size >= TRANSPOSE_MIN_ELEMENTS)
 
 
-def transpose_threads(n_threads, rows):
-    """The thread count of a ``transpose`` call writing ``rows`` (N, C) from column-major logits."""
-    n_panels = -(-rows.shape[0] // 16)  # the kernels share out panels of 8-16 rows
-    return resolve_n_threads(n_threads, rows.size, n_panels)
-
-
 def as_kernel_rows(values, dtype, backend="auto", n_threads=None):
     """`as_kernel_array`, but a column-major array (`is_column_major`) is copied into rows by the
     backend's ``transpose`` kernel, with the call's ``n_threads``."""
     if is_column_major(values, dtype):
         rows = np.empty(values.shape, dtype=dtype)
-        resolve_backend(backend).transpose(values.T, rows, transpose_threads(n_threads, values))
+        n_panels = -(-values.shape[0] // 16)  # the kernels share out panels of 8-16 rows
+        resolve_backend(backend).transpose(values.T, rows, resolve_n_threads(n_threads, values.size, n_panels))
         return rows
     return as_kernel_array(values, dtype)
 
