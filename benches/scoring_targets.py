@@ -3,7 +3,8 @@
     python benches/scoring_targets.py                 # 4 GB .npy (1,000,000 x 1,000 float32) + Parquet
     python benches/scoring_targets.py --rows 250000   # a quicker run
 
-Measures, each scoring run in a fresh process (peak resident memory = the process's VmHWM):
+Measures, each scoring run in three fresh processes, one after the other (the median process; peak
+resident memory = the process's VmHWM):
   1. peak resident memory scoring the .npy, for the file and for a file a quarter of its size (flat?);
   2. throughput scoring the .npy from the page cache vs the in-memory kernel on the same array (also
      both timed in turn in one process: the ratio with the machine's drift cancelled), for three ways
@@ -11,7 +12,7 @@ Measures, each scoring run in a fresh process (peak resident memory = the proces
      was evicted (a file read before), and a copy written through a memory map (np.lib.format.open_memmap),
      which Linux keeps in 4 KiB pages until it is evicted;
   3. Parquet: decoded MB/s, for one fixed-size-list column and for one column per class (nullable, as
-     pandas writes them, and declared non-nullable), the median of three fresh processes;
+     pandas writes them, and declared non-nullable);
   4. textbook NumPy on the same file: its peak memory and time.
 Prints a Markdown table; --json writes the numbers.
 """
@@ -186,16 +187,16 @@ def main():
                     pass
         results = {"machine": os.uname().nodename, "cores": os.cpu_count(), "rows": args.rows,
                    "classes": args.classes}
-        results["score npy"] = score_in_fresh_process(*files["full"])
-        results["score npy (a quarter of the rows)"] = score_in_fresh_process(*files["quarter"])
+        results["score npy"] = score_in_fresh_processes(*files["full"])
+        results["score npy (a quarter of the rows)"] = score_in_fresh_processes(*files["quarter"])
         results["kernel in memory"] = kernel_in_memory(*files["full"])
         results["interleaved"] = interleaved_throughput(*files["full"])
         predictions, labels = files["full"]
         read_back_after_eviction(predictions)
-        results["score npy (read back after eviction)"] = score_in_fresh_process(predictions, labels)
+        results["score npy (read back after eviction)"] = score_in_fresh_processes(predictions, labels)
         results["interleaved (read back after eviction)"] = interleaved_throughput(predictions, labels)
         mapped = copy_through_memory_map(predictions, folder / "written-through-a-map.npy")
-        results["score npy (written through a memory map)"] = score_in_fresh_process(mapped, labels)
+        results["score npy (written through a memory map)"] = score_in_fresh_processes(mapped, labels)
         results["interleaved (written through a memory map)"] = interleaved_throughput(mapped, labels)
         mapped.unlink()
         for layout in PARQUET_LAYOUTS:
@@ -217,9 +218,10 @@ def main():
               f"| {r['mean_loss']:.8f} |")
     npy = results["score npy"]
     print()
-    for layout in PARQUET_LAYOUTS:
-        run = results[f"score parquet ({layout})"]
-        print(f"score parquet ({layout}), the median of each fresh process: "
+    for name in ("score npy", "score npy (read back after eviction)", "score npy (written through a memory map)",
+                 *(f"score parquet ({layout})" for layout in PARQUET_LAYOUTS)):
+        run = results[name]
+        print(f"{name}, the median of each fresh process: "
               + ", ".join(f"{seconds:.3f} s ({run['mb'] / seconds:,.0f} MB/s)" for seconds in run["process_seconds"]))
     for state in ("", " (read back after eviction)", " (written through a memory map)"):
         fresh, both = results[f"score npy{state}"], results[f"interleaved{state}"]
