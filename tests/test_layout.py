@@ -152,3 +152,17 @@ def test_scoring_column_major_predictions_matches_row_major(small_row_blocks):
     got = fastxent.score_arrays(np.asfortranarray(rows), labels)
     assert (got.mean_loss, got.accuracy, got.rows_scored) == (wanted.mean_loss, wanted.accuracy, wanted.rows_scored)
     np.testing.assert_array_equal(got.class_mean_loss, wanted.class_mean_loss)
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("measure", ["entropy", "kl_divergence"])
+def test_distributions_down_the_columns_give_the_row_results_bitwise(backend, measure):
+    """``axis=0`` (SciPy's default) on a 2-D array: its columns become rows through the transpose kernel."""
+    rng = np.random.default_rng(14)
+    p, q = (rng.random((300, 400)).astype(np.float32) for _ in range(2))
+    columns = [a / a.sum(axis=0) for a in (p, q)][:1 if measure == "entropy" else 2]
+    rows = [np.ascontiguousarray(a.T) for a in columns]
+    function = getattr(fastxent, measure)
+    got = function(*columns, axis=0, backend=backend)
+    wanted = function(*rows, axis=-1, backend=backend)
+    assert got.tobytes() == wanted.tobytes()

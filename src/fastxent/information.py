@@ -62,12 +62,13 @@ def _check_axis(axis, ndim):
     return int(axis) % ndim
 
 
-def _rows(arr, axis, dtype, normalize):
+def _rows(arr, axis, dtype, normalize, backend, n_threads):
     """``arr`` with ``axis`` moved last as a C-contiguous ``(N, C)`` array of ``dtype`` (a copy
-    only when needed), divided by its row sums when ``normalize``."""
+    only when needed: distributions down the columns of a 2-D array, ``axis=0`` as in SciPy, by the
+    backend's transpose kernel), divided by its row sums when ``normalize``."""
     moved = np.moveaxis(arr, axis, -1)
     # An explicit row count: reshape(-1, 0) is ambiguous for an empty axis.
-    rows = v.as_kernel_array(moved, dtype).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
+    rows = v.as_kernel_rows(moved, dtype, backend, n_threads).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
     if normalize:
         with np.errstate(invalid="ignore", divide="ignore"):  # an all-zero row becomes NaN
             rows = rows / rows.sum(axis=1, keepdims=True)
@@ -96,7 +97,7 @@ def _measure(kernel_name, arrays, axis, base, normalize, backend, n_threads):
     axis = _check_axis(axis, len(shape))
     dtype = np.result_type(*checked)
     kernels, n_threads = resolve_backend(backend), resolve_n_threads(n_threads)
-    rows = [_rows(arr, axis, dtype, normalize) for arr in checked]
+    rows = [_rows(arr, axis, dtype, normalize, backend, n_threads) for arr in checked]
     n_threads = resolve_n_threads(n_threads, rows[0].size, rows[0].shape[0])  # validated above; capped here
     out = np.empty(rows[0].shape[0], dtype=np.float64)
     getattr(kernels, kernel_name)(*rows, scale, out, n_threads)
