@@ -177,6 +177,19 @@ def test_npy_truncated_while_being_read(tmp_path, data, input):
             fastxent.score_chunks(source.chunks(), input=input)
 
 
+@pytest.mark.parametrize("kept", [0.25, 0.5])
+def test_parquet_truncated_while_being_read(tmp_path, data, kept):
+    """Row groups are decoded from a memory map made per row group: one made after the file shrank
+    sees the shorter file, and the reader says so instead of reading past its end."""
+    z, y, _ = data
+    pq.write_table(columns_table(z, y), tmp_path / "p.parquet", row_group_size=400)
+    with _sources.open_source(tmp_path / "p.parquet", kind="softmax") as source:
+        with open(tmp_path / "p.parquet", "r+b") as file:
+            file.truncate(int(os.path.getsize(tmp_path / "p.parquet") * kept))
+        with pytest.raises(ValueError, match="predictions: cannot read .*p.parquet"):
+            fastxent.score_chunks(source.chunks())
+
+
 def test_npz_members_streamed_compressed_or_not(tmp_path, data):
     z, y, w = data
     np.savez(tmp_path / "plain.npz", predictions=z, labels=y, weight=w)
