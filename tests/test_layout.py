@@ -8,7 +8,6 @@ import pytest
 import fastxent
 from fastxent import _validation as v
 from fastxent._backends import load_backend
-from fastxent._kernels import numpy_ref
 from arrays import DTYPES, labels_of, logits_of
 
 softmax_module = importlib.import_module("fastxent.softmax")  # (fastxent.softmax is the function)
@@ -39,12 +38,6 @@ def test_transpose_copies_every_element_exactly(backend, dtype, shape, n_threads
     assert (padded[:64] == 7).all() and (padded[64 + z.size:] == 7).all()  # nothing written outside
 
 
-@pytest.mark.parametrize("backend", list(fastxent.backends()))
-def test_transpose_twin_has_the_registry_signature(backend):
-    assert "transpose" in numpy_ref.KERNELS
-    assert callable(getattr(load_backend(backend), "transpose"))
-
-
 def test_cython_transpose_rejects_rows_that_are_not_contiguous():
     x = logits_of((6, 8), np.float32)[:, ::2]
     with pytest.raises(ValueError, match="rows must be contiguous"):
@@ -57,13 +50,21 @@ def test_cython_transpose_rejects_rows_that_are_not_contiguous():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("make", [np.asfortranarray, lambda z: columns_of(z.shape, z.dtype, seed=4)],
                          ids=["F", "rows of F"])
-def test_large_column_major_logits_become_rows(backend, dtype, make):
+def test_large_column_major_logits_become_rows(backend, dtype, make, monkeypatch):
+    """... through the call's backend's transpose kernel (NumPy's copy below TRANSPOSE_MIN_ELEMENTS)."""
+    kernels, calls = load_backend(backend), []
+    kernel = kernels.transpose
+    monkeypatch.setattr(kernels, "transpose", lambda *args: calls.append(args[-1]) or kernel(*args))
     n, c = 300, v.TRANSPOSE_MIN_ELEMENTS // 300 + 1
     logits = make(logits_of((n, c), dtype, seed=4))
     z, batch_shape = v.as_logits_2d(logits, backend=backend, n_threads=2)
+    assert calls == [2]  # one call, with the call's thread count
     assert batch_shape == (n,) and z.flags.c_contiguous and z.dtype == dtype
     assert not np.shares_memory(z, logits)
     np.testing.assert_array_equal(z, logits)
+    small = make(logits_of((n, 10), dtype, seed=4))
+    np.testing.assert_array_equal(v.as_logits_2d(small, backend=backend)[0], small)
+    assert calls == [2]
 
 
 @pytest.mark.parametrize("backend", list(fastxent.backends()))
