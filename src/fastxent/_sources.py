@@ -475,8 +475,8 @@ def _matrix(batch, columns, what):
             batch = batch.set_column(batch.schema.get_field_index(name), name, batch.column(name).cast(pa.int8()))
         elif not (pa.types.is_floating(field.type) or pa.types.is_integer(field.type)):
             raise TypeError(f"{what}: column {name!r} has type {field.type}, not numbers")
-    # Column-major (Arrow: one memcpy per column); the caller copies it into rows chunk by chunk
-    # (the transpose kernel, through as_logits_2d), much faster than Arrow's row-major `to_tensor`.
+    # Column-major (Arrow: one memcpy per column); the scorer copies it into rows with the transpose
+    # kernel (softmax logits a 4 MiB block at a time), much faster than Arrow's row-major `to_tensor`.
     # float32 columns stay float32, integer ones become float64 with nulls as NaN.
     return np.asarray(batch.to_tensor(row_major=False, null_to_nan=True))
 
@@ -682,8 +682,8 @@ def open_source(predictions, labels=None, *, kind, label_column=None, prediction
                 del block
                 for start in range(0, len(pred), table.chunk_rows):
                     stop = start + table.chunk_rows
-                    # rows of a column-major block: the scorer's thread makes them C-contiguous (one
-                    # transposing copy per chunk) while this reader decodes the next row group
+                    # rows of a column-major block: the scorer's thread copies them into rows (the
+                    # transpose kernel) while this reader decodes the next row group
                     yield (pred[start:stop], None if lab is None else lab[start:stop],
                            None if weight is None else weight[start:stop])
         chunk_rows = table.chunk_rows

@@ -1,5 +1,6 @@
 """The Numba backend: every kernel of ``numpy_ref.KERNELS``, gathered from one module per concept
-(``numba_softmax``, ``numba_binary``, ``numba_information``, ``numba_layout``). Importing it compiles nothing."""
+(``numba_softmax``, ``numba_binary``, ``numba_information``, ``numba_layout``). Importing it compiles
+nothing."""
 
 from .numba_binary import *  # noqa: F401,F403
 from .numba_information import *  # noqa: F401,F403

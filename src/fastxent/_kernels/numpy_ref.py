@@ -3,8 +3,8 @@
 Every backend (this module, ``numba_backend`` and ``cython_backend``) exposes the kernels listed in
 ``KERNELS`` under the same names with the same positional parameters. They live in one module per
 concept (``numpy_softmax``, ``numpy_binary``, ``numpy_information``, ``numpy_layout``, and their
-``numba_*`` and ``_cython_*`` twins); this module gathers them. All arithmetic in the reference is float64 whatever
-the input dtype; results are cast to the output's dtype.
+``numba_*`` and ``_cython_*`` twins); this module gathers them. All arithmetic in the reference is
+float64 whatever the input dtype; results are cast to the output's dtype.
 
 The contract, common to all kernels:
 
