@@ -38,6 +38,17 @@ def test_transpose_copies_every_element_exactly(backend, dtype, shape, n_threads
     assert (padded[:64] == 7).all() and (padded[64 + z.size:] == 7).all()  # nothing written outside
 
 
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("rows", ["reversed", "broadcast"])
+def test_transpose_takes_any_row_stride(backend, rows):
+    """Rows walked backwards (a negative row stride) or one row repeated (stride 0): still exact."""
+    base = logits_of((37, 21), np.float32, seed=15)
+    x = base[::-1] if rows == "reversed" else np.broadcast_to(base[3], (37, 21))
+    out = np.empty((21, 37), np.float32)
+    load_backend(backend).transpose(x, out, 2)
+    assert out.tobytes() == np.ascontiguousarray(x.T).tobytes()
+
+
 def test_cython_transpose_rejects_rows_that_are_not_contiguous():
     x = logits_of((6, 8), np.float32)[:, ::2]
     with pytest.raises(ValueError, match="rows must be contiguous"):
