@@ -1,7 +1,5 @@
 """The transposing copy (``transpose`` kernel) and the column-major logits it turns into rows."""
 
-import importlib
-
 import numpy as np
 import pytest
 
@@ -9,8 +7,6 @@ import fastxent
 from fastxent import _validation as v
 from fastxent._backends import load_backend
 from arrays import DTYPES, labels_of, logits_of
-
-softmax_module = importlib.import_module("fastxent.softmax")  # (fastxent.softmax is the function)
 
 # whole tiles and panels (16 floats, 8 doubles), narrower last ones, a single row or column, empty
 SHAPES = ((0, 3), (3, 0), (1, 1), (1, 40), (40, 1), (7, 5), (16, 16), (17, 33), (33, 17), (64, 8), (9, 1000))
@@ -118,7 +114,7 @@ def test_column_major_multilabel_inputs_give_the_row_major_results_bitwise(backe
 @pytest.fixture
 def small_row_blocks(monkeypatch):
     """Column-major logits scored in blocks of 48 rows of 100 float32 classes (a partial last one)."""
-    monkeypatch.setattr(softmax_module, "ROW_BLOCK_BYTES", 48 * 100 * 4)
+    monkeypatch.setattr(v, "ROW_BLOCK_BYTES", 48 * 100 * 4)
 
 
 @pytest.mark.parametrize("backend", list(fastxent.backends()))
@@ -153,7 +149,7 @@ def test_loss_of_column_major_logits_holds_no_copy_of_them():
     finally:
         tracemalloc.stop()
     # a block of rows (ROW_BLOCK_BYTES) and the per-row losses (160 kB), not a 16 MB copy
-    assert peak < softmax_module.ROW_BLOCK_BYTES + 2_000_000, peak
+    assert peak < v.ROW_BLOCK_BYTES + 2_000_000, peak
 
 
 def test_scoring_column_major_predictions_matches_row_major(small_row_blocks):
@@ -178,3 +174,44 @@ def test_distributions_down_the_columns_give_the_row_results_bitwise(backend, me
     got = function(*columns, axis=0, backend=backend)
     wanted = function(*rows, axis=-1, backend=backend)
     assert got.tobytes() == wanted.tobytes()
+
+
+@pytest.mark.parametrize("backend", list(fastxent.backends()))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("function", ["multilabel_cross_entropy", "binary_cross_entropy_with_logits",
+                                      "binary_cross_entropy"])
+@pytest.mark.parametrize("target_order", ["F", "C"])
+def test_binary_loss_of_column_major_inputs_block_by_block_is_the_row_major_loss(monkeypatch, backend, reduction,
+                                                                                function, target_order):
+    """Column-major values (and targets) of the loss alone are read a block of whole reduction chunks
+    at a time: the chunk sums, row sums or element losses of the row-major call, bit for bit, with
+    every weight given (elementwise, per label, per row)."""
+    n, labels = 3000, 60
+    monkeypatch.setattr(v, "ROW_BLOCK_BYTES", 5 * fastxent.binary.chunk_rows_for(labels) * labels * 4 // 2)
+    rng = np.random.default_rng(16)
+    x = logits_of((n, labels), np.float32, seed=17)
+    if function == "binary_cross_entropy":
+        x = fastxent.sigmoid(x)
+    target = (rng.random((n, labels)) < 0.3).astype(np.float32)
+    options = dict(weight=rng.random((n, labels)).astype(np.float32), pos_weight=rng.random(labels) + 0.5,
+                   sample_weight=rng.random(n), reduction=reduction, backend=backend, n_threads=2)
+    call = getattr(fastxent, function)
+    wanted = call(x, target, **options)
+    got = call(np.asfortranarray(x), np.asfortranarray(target) if target_order == "F" else target, **options)
+    assert np.asarray(got).tobytes() == np.asarray(wanted).tobytes()
+
+
+def test_binary_loss_of_column_major_inputs_holds_no_copy_of_them():
+    import tracemalloc
+
+    x = np.asfortranarray(logits_of((20_000, 200), np.float32, seed=18))  # 16 MB
+    target = np.asfortranarray((np.random.default_rng(19).random((20_000, 200)) < 0.3).astype(np.float32))
+    fastxent.multilabel_cross_entropy(x, target)  # kernels loaded
+    tracemalloc.start()
+    try:
+        fastxent.multilabel_cross_entropy(x, target)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # a block of rows of each (2 x ROW_BLOCK_BYTES) and per-chunk sums, not two 16 MB copies
+    assert peak < 2 * v.ROW_BLOCK_BYTES + 2_000_000, peak

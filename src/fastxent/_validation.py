@@ -25,6 +25,10 @@ _max_reduce = np.maximum.reduce  # skips ndarray.max's Python wrapper (~0.3 us a
 # kernel (register tiles: 4,194 x 1,000 float32 in 1.1 ms on one thread, NumPy's element-by-element
 # copy 4.1 ms); smaller ones through NumPy, whose copy then costs less than the kernel call.
 TRANSPOSE_MIN_ELEMENTS = 1 << 16
+# Loss-only calls take column-major inputs a block of about this many bytes of rows at a time, each
+# block copied into one reused buffer by the transpose kernel (it stays in cache for the loss kernel,
+# and the extra memory is O(N) as for row-major inputs).
+ROW_BLOCK_BYTES = 1 << 22
 
 
 def as_kernel_array(values, dtype=None):
@@ -82,6 +86,25 @@ def is_column_major(values, dtype):
     return (type(values) is np.ndarray and values.ndim == 2 and values.dtype == dtype and values.flags.aligned
             and values.strides[0] == values.itemsize and not values.flags.c_contiguous
             and values.size >= TRANSPOSE_MIN_ELEMENTS)
+
+
+def row_blocks(arrays, block_rows, kernels, n_threads):
+    """``(start, stop, blocks)`` over the rows of 2-D ``arrays`` (None entries stay None), ``block_rows``
+    rows at a time: a C-contiguous array's block is a view, a column-major one's a copy made by
+    ``kernels.transpose`` (on ``n_threads``) into one buffer reused from block to block."""
+    n_rows = next(a.shape[0] for a in arrays if a is not None)
+    buffers = [None if a is None or a.flags.c_contiguous else
+               np.empty((min(block_rows, n_rows), a.shape[1]), dtype=a.dtype) for a in arrays]
+    for start in range(0, n_rows, block_rows):
+        stop = min(start + block_rows, n_rows)
+        blocks = []
+        for array, buffer in zip(arrays, buffers):
+            if buffer is None:
+                blocks.append(None if array is None else array[start:stop])
+            else:
+                kernels.transpose(array[start:stop].T, buffer[:stop - start], n_threads)
+                blocks.append(buffer[:stop - start])
+        yield start, stop, blocks
 
 
 def as_kernel_rows(values, dtype, backend="auto", n_threads=None):

@@ -114,14 +114,17 @@ log_sigmoid.__doc__ = """``log(sigmoid(x)) = -softplus(-x)``, elementwise, as ``
 # --------------------------------------------------------------------------- validation
 
 
-def _as_same_shape(values, shape, dtype, name, backend="auto", n_threads=None):
-    """``values`` of exactly ``shape`` as a C-contiguous array of ``dtype`` (real input only).
-    Their range is checked by the kernels, in the pass that computes the loss."""
+def _as_same_shape(values, shape, dtype, name, backend="auto", n_threads=None, keep_columns=False):
+    """``values`` of exactly ``shape`` as a C-contiguous array of ``dtype`` (real input only), or
+    as they are when column-major and ``keep_columns``. Their range is checked by the kernels, in
+    the pass that computes the loss."""
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array (float, int or bool), got dtype {arr.dtype}")
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of the predictions {tuple(shape)}, got {arr.shape}")
+    if keep_columns and v.is_column_major(arr, dtype):
+        return arr
     return v.as_kernel_rows(arr, dtype, backend, n_threads)
 
 
@@ -196,7 +199,8 @@ def _as_eps(eps, dtype):
 class _Problem:
     """A validated binary cross-entropy call, ready for a kernel: R rows of L labels."""
 
-    x: np.ndarray                 # (R, L) logits or probabilities, C-contiguous float32/float64
+    x: np.ndarray                 # (R, L) logits or probabilities, float32/float64, C-contiguous
+                                  # (column-major, with target, in loss_only calls: see `run`)
     name: str                     # "logits" or "probs"
     shape: tuple                  # the user's shape
     batch_shape: tuple            # the rows' shape (R = prod)
@@ -232,12 +236,30 @@ class _Problem:
         head = (self.x, self.target, self.weight, self.pos_weight, self.sample_weight)
         clip = () if self.eps is None else (self.eps,)
         kernel = getattr(self.kernels, f"binary_ce_{'logits' if self.eps is None else 'probs'}_{suffix}")
-        if suffix == "loss":
+        if suffix == "loss" and not (self.x.flags.c_contiguous and self.target.flags.c_contiguous):
+            n_bad = self._loss_in_blocks(kernel, clip, mode, loss_out)
+        elif suffix == "loss":
             n_bad = kernel(*head, *clip, self.chunk_rows, mode, loss_out, self.n_threads)
         else:
             n_bad = kernel(*head, *clip, self.chunk_rows, mode, grad_scale, loss_out, grad_out, self.n_threads)
         self.check_ranges(n_bad, grad_out)
         return loss_out
+
+    def _loss_in_blocks(self, kernel, clip, mode, loss_out):
+        """The loss kernel over column-major ``x`` / ``target`` a block of whole reduction chunks at a
+        time (`_validation.ROW_BLOCK_BYTES` of ``x``), each copied into rows: the chunks, so the bits, of
+        the row-major call, with O(R) extra memory."""
+        n_labels, chunk_rows = self.x.shape[1], self.chunk_rows
+        block_rows = max(1, v.ROW_BLOCK_BYTES // max(1, n_labels * self.x.itemsize) // chunk_rows) * chunk_rows
+        n_bad = 0
+        for start, stop, (x, target, weight) in v.row_blocks([self.x, self.target, self.weight], block_rows,
+                                                             self.kernels, self.n_threads):
+            sample_weight = None if self.sample_weight is None else self.sample_weight[start:stop]
+            out = (loss_out[start // chunk_rows:-(-stop // chunk_rows)] if mode == 0 else
+                   loss_out[start:stop] if mode == 1 else loss_out[start * n_labels:stop * n_labels])
+            n_bad += kernel(x, target, weight, self.pos_weight, sample_weight, *clip, chunk_rows, mode, out,
+                            self.n_threads)
+        return n_bad
 
     def output(self, out, name, may_alias_x, also_not=()):
         """`_validation.check_out` of an output of the input's shape: ``(buffer (R, L), is_temporary)``;
@@ -273,8 +295,10 @@ def _rows_of(shape, per_row, name):
 
 
 def _prepare(x, target, weight, pos_weight, sample_weight, reduction, backend, n_threads, *, name,
-             eps=False, per_row=False):
-    """Validate a call. ``eps`` False: ``x`` are logits; else the probabilities' clip (None = default)."""
+             eps=False, per_row=False, loss_only=False):
+    """Validate a call. ``eps`` False: ``x`` are logits; else the probabilities' clip (None = default).
+    ``loss_only``: the caller runs the loss kernel only, so column-major ``x`` and ``target`` are
+    kept as they are (copied into rows a block at a time by `_Problem.run`)."""
     v.check_reduction(reduction)
     arr = np.asarray(x)
     dtype = v.compute_dtype(arr.dtype, name)
@@ -282,9 +306,10 @@ def _prepare(x, target, weight, pos_weight, sample_weight, reduction, backend, n
     batch_shape, n_labels = _rows_of(shape, per_row, name)
     n_rows = math.prod(batch_shape)
     # column-major values and targets (a Parquet file's label columns) become rows as logits do
-    values = v.as_kernel_rows(arr, dtype, backend, n_threads).reshape(n_rows, n_labels)
+    keep_columns = loss_only and v.is_column_major(arr, dtype)
+    values = arr if keep_columns else v.as_kernel_rows(arr, dtype, backend, n_threads).reshape(n_rows, n_labels)
     eps = None if eps is False else _as_eps(eps, dtype)
-    tgt = _as_same_shape(target, shape, dtype, "target", backend, n_threads).reshape(n_rows, n_labels)
+    tgt = _as_same_shape(target, shape, dtype, "target", backend, n_threads, keep_columns).reshape(n_rows, n_labels)
     w = _as_weight(weight, shape, dtype)
     pw = _as_pos_weight(pos_weight, n_labels, len(shape) <= 1 and not per_row)
     sw = None if sample_weight is None else v.as_weights(sample_weight, batch_shape, "sample_weight",
@@ -336,7 +361,7 @@ def _loss_and_grad(problem, out, function_name):
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
                                      reduction="mean", backend="auto", n_threads=None):
     problem = _prepare(logits, target, weight, pos_weight, sample_weight, reduction, backend, n_threads,
-                       name="logits")
+                       name="logits", loss_only=True)
     return _loss(problem, "binary_cross_entropy_with_logits")
 
 
@@ -358,7 +383,7 @@ def binary_cross_entropy_with_logits_with_grad(logits, target, *, weight=None, p
 def binary_cross_entropy(probs, target, *, eps=None, weight=None, pos_weight=None, sample_weight=None,
                          reduction="mean", backend="auto", n_threads=None):
     problem = _prepare(probs, target, weight, pos_weight, sample_weight, reduction, backend, n_threads,
-                       name="probs", eps=eps)
+                       name="probs", eps=eps, loss_only=True)
     return _loss(problem, "binary_cross_entropy")
 
 
@@ -380,7 +405,7 @@ def binary_cross_entropy_with_grad(probs, target, *, eps=None, weight=None, pos_
 def multilabel_cross_entropy(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
                              reduction="mean", backend="auto", n_threads=None):
     problem = _prepare(logits, target, weight, pos_weight, sample_weight, reduction, backend, n_threads,
-                       name="logits", per_row=True)
+                       name="logits", per_row=True, loss_only=True)
     return _loss(problem, "multilabel_cross_entropy")
 
 

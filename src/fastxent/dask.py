@@ -173,7 +173,7 @@ def _binary_loss(name, x, target, weight, pos_weight, sample_weight, reduction, 
     weight = _rows_like(weight, x.chunks[0], "weight", trailing)
     sample_weight = _rows_like(sample_weight, x.chunks[0], "sample_weight", 0)
     dtype = v.compute_dtype(x.dtype, name)
-    prepare = dict(name=name, eps=eps, per_row=per_row)
+    prepare = dict(name=name, eps=eps, per_row=per_row, loss_only=True)
 
     def problem_of(xb, tb, wb, sb, block_reduction):
         return _binary._prepare(xb, tb, wb, pos_weight, sb, block_reduction, backend, n_threads, **prepare)

@@ -340,7 +340,7 @@ class ScoreState:
                 pred = np.clip(pred, 0, 1)  # scored clipped, like log_loss; NaN stays NaN
         problem = _binary._prepare(pred, safe_targets.astype(pred.dtype), None, None, None, "none",
                                    options.backend, options.n_threads, name=options.input,
-                                   eps=False if options.input == "logits" else None)
+                                   eps=False if options.input == "logits" else None, loss_only=True)
         element_loss = problem.run("loss").reshape(pred.shape)
         threshold = 0.0 if options.input == "logits" else 0.5
         correct_elements = (pred >= threshold) == (safe_targets >= 0.5)

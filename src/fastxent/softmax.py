@@ -16,9 +16,6 @@ from fastxent._backends import resolve_backend
 from fastxent._threads import resolve_n_threads
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-# Column-major logits are scored a block of about this many bytes of rows at a time, each block copied
-# into one reused buffer by the transpose kernel (it stays in cache for the loss kernel; memory O(N)).
-ROW_BLOCK_BYTES = 1 << 22
 
 __all__ = [
     "softmax",
@@ -140,20 +137,16 @@ class _Problem:
 
     def run_loss(self, kernel, row_loss, *outputs):
         """``kernel(*loss_args, row_loss, *outputs, n_threads)`` (a loss kernel: per-row outputs);
-        column-major logits a block of rows at a time (`ROW_BLOCK_BYTES`). Returns the bad-label count
+        column-major logits a block of rows at a time (`_validation.ROW_BLOCK_BYTES`). Returns the bad-label count
         (labels kernels)."""
         if self.logits.flags.c_contiguous:
             return kernel(*self.loss_args(), row_loss, *outputs, self.n_threads)
-        n_rows, n_classes = self.logits.shape
-        block_rows = max(16, ROW_BLOCK_BYTES // (n_classes * self.logits.itemsize) // 16 * 16)
-        buffer = np.empty((min(block_rows, n_rows), n_classes), dtype=self.logits.dtype)
+        n_classes = self.logits.shape[1]
+        block_rows = max(16, v.ROW_BLOCK_BYTES // (n_classes * self.logits.itemsize) // 16 * 16)
         bad = 0
-        for start in range(0, n_rows, block_rows):
-            stop = min(start + block_rows, n_rows)
-            rows = buffer[:stop - start]
-            # the kernel's thread count: alternating OpenMP team sizes from one call to the next cost
-            # more than the copies (W3: 15-45 ms a call with one-thread copies, 11.6 ms like this)
-            self.kernels.transpose(self.logits[start:stop].T, rows, self.n_threads)
+        # the copies on the kernel's thread count: alternating OpenMP team sizes from one call to the
+        # next cost more than the copies (W3: 15-45 ms a call with one-thread copies, 11.6 ms like this)
+        for start, stop, (rows,) in v.row_blocks([self.logits], block_rows, self.kernels, self.n_threads):
             bad += kernel(*self.loss_args((start, stop, rows)), row_loss[start:stop],
                           *(out[start:stop] for out in outputs), self.n_threads) or 0  # (probabilities: None)
         return bad
