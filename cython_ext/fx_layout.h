@@ -42,16 +42,6 @@
 #define FX_L_TRANSPOSE fx_transpose16_f32
 #endif
 #include "fx_layout_panel.inc"
-#undef FX_LT
-#undef FX_LSUF
-#undef FX_LW
-#undef FX_LV
-#undef FX_LM
-#undef FX_L_LOADZ
-#undef FX_L_STORE
-#undef FX_L_MSTORE
-#undef FX_L_ZERO
-#undef FX_L_TRANSPOSE
 
 #define FX_LT double
 #define FX_LSUF f64
@@ -66,15 +56,5 @@
 #define FX_L_TRANSPOSE fx_transpose8_f64
 #endif
 #include "fx_layout_panel.inc"
-#undef FX_LT
-#undef FX_LSUF
-#undef FX_LW
-#undef FX_LV
-#undef FX_LM
-#undef FX_L_LOADZ
-#undef FX_L_STORE
-#undef FX_L_MSTORE
-#undef FX_L_ZERO
-#undef FX_L_TRANSPOSE
 
 #endif /* FASTXENT_FX_LAYOUT_H */
