@@ -21,8 +21,8 @@ cdef extern from "fx_math.h" nogil:
     void fx_row_exp_f64(const double *x, double *out, Py_ssize_t n)
     float fx_row_shift_f32(const float *z, Py_ssize_t n)
     double fx_row_shift_f64(const double *z, Py_ssize_t n)
-    double fx_row_sumexp_f32(const float *z, float *out, Py_ssize_t n, float m, int split_next)
-    double fx_row_sumexp_f64(const double *z, double *out, Py_ssize_t n, double m, int split_next)
+    double fx_row_sumexp_f32(const float *z, float *out, Py_ssize_t n, float m)
+    double fx_row_sumexp_f64(const double *z, double *out, Py_ssize_t n, double m)
     double fx_row_logsumexp_f32(const float *z, Py_ssize_t n)
     double fx_row_logsumexp_f64(const double *z, Py_ssize_t n)
     void fx_row_log_softmax_f32(const float *z, float *out, Py_ssize_t n)
@@ -174,9 +174,9 @@ def _shifted_exp_rows(const floating[:, ::1] x, floating[:, ::1] out, double[::1
     with nogil:
         for i in range(n):
             if floating is float:
-                sums[i] = fx_row_sumexp_f32(&x[i, 0], &out[i, 0], k, fx_row_shift_f32(&x[i, 0], k), 0)
+                sums[i] = fx_row_sumexp_f32(&x[i, 0], &out[i, 0], k, fx_row_shift_f32(&x[i, 0], k))
             else:
-                sums[i] = fx_row_sumexp_f64(&x[i, 0], &out[i, 0], k, fx_row_shift_f64(&x[i, 0], k), 0)
+                sums[i] = fx_row_sumexp_f64(&x[i, 0], &out[i, 0], k, fx_row_shift_f64(&x[i, 0], k))
 
 
 def logsumexp_rows(const floating[:, ::1] logits, floating[::1] out, int n_threads):

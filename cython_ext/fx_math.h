@@ -410,18 +410,28 @@ FX_INLINE ptrdiff_t fx_block_padded_rows(ptrdiff_t nr) { return (nr + 15) & ~(pt
 
 /* ---------------------------------------------------------------- one block of a row's exps */
 
-/* The block sums' ask without AVX-512 (their loops are left to the vectoriser): all at once. */
-FX_INLINE void fx_ask_block(uintptr_t ask, ptrdiff_t bytes)
+/* Asks for the line at ask + off, into L1 or (into_l2) into L2 only. */
+FX_INLINE void fx_ask_line(uintptr_t ask, ptrdiff_t off, int into_l2)
 {
-    if (!ask) return;
-    for (ptrdiff_t b = 0; b < bytes; b += 64) FX_PREFETCH_READ(ask, b);
+    if (into_l2) {
+        FX_PREFETCH_READ_L2(ask, off);
+    } else {
+        FX_PREFETCH_READ(ask, off);
+    }
+}
+
+/* The block sums' requests without AVX-512 (their loops are left to the vectoriser): all at once. */
+FX_INLINE void fx_ask_block(uintptr_t ask, ptrdiff_t bytes, int into_l2)
+{
+    for (ptrdiff_t b = 0; b < bytes; b += 64) fx_ask_line(ask, b, into_l2);
 }
 
 /*
  * e_c = exp(z_c - m) for c in [0, n), n <= FX_BLOCK, where every z_c - m <= 0 or is NaN (m is the
  * row's max), stored in e unless e is NULL (e may be z); returns sum_c e_c in float64.
- * ask: 0, or the address of the same block of the next row, whose lines are asked for (into L1) a few
- * at a time while the exps are computed (fx_prefetch_next_row in fx_rows.inc says why).
+ * ask: the address of the same block of the next row (it may lie past the array), whose lines are
+ * asked for a few at a time while the exps are computed, into L1 or (into_l2) L2 only
+ * (fx_prefetch_next_row and fx_row_sumexp in fx_rows.inc say why).
  * With AVX-512: fx_expf_nonpos_x16 / fx_exp_nonpos_x8, and the sum in the same loop over four /
  * two float64 accumulators (no add waits on the one before).  Elsewhere, float: the block's exps
  * are stored first (into e or a stack buffer) and summed by a second loop, in L1 (the float64 sum
@@ -429,17 +439,15 @@ FX_INLINE void fx_ask_block(uintptr_t ask, ptrdiff_t bytes)
  * ns an element on one AVX2 core); double: one loop, the faster one there.
  */
 FX_INLINE double fx_expf_nonpos_block_sum(const float *z, float m, float *e, ptrdiff_t n,
-                                          uintptr_t ask)
+                                          uintptr_t ask, int into_l2)
 {
 #if FX_EXP_X_AVAILABLE
     const __m512 mv = _mm512_set1_ps(m);
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     ptrdiff_t c = 0;
     for (; c + 32 <= n; c += 32) {
-        if (ask) {
-            FX_PREFETCH_READ(ask, c * (ptrdiff_t)sizeof(float));
-            FX_PREFETCH_READ(ask, c * (ptrdiff_t)sizeof(float) + 64);
-        }
+        fx_ask_line(ask, c * (ptrdiff_t)sizeof(float), into_l2);
+        fx_ask_line(ask, c * (ptrdiff_t)sizeof(float) + 64, into_l2);
         const __m512 e0 = fx_expf_nonpos_x16(_mm512_sub_ps(_mm512_loadu_ps(z + c), mv));
         const __m512 e1 = fx_expf_nonpos_x16(_mm512_sub_ps(_mm512_loadu_ps(z + c + 16), mv));
         if (e) {
@@ -452,7 +460,7 @@ FX_INLINE double fx_expf_nonpos_block_sum(const float *z, float m, float *e, ptr
         s3 = _mm512_add_pd(s3, fx_hi_pd(e1));
     }
     for (; c < n; c += 16) {
-        if (ask) FX_PREFETCH_READ(ask, c * (ptrdiff_t)sizeof(float));
+        fx_ask_line(ask, c * (ptrdiff_t)sizeof(float), into_l2);
         const __mmask16 k = n - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - c)) - 1u);
         const __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, z + c), mv);
         const __m512 ek = _mm512_maskz_mov_ps(k, fx_expf_nonpos_x16(x));
@@ -462,7 +470,7 @@ FX_INLINE double fx_expf_nonpos_block_sum(const float *z, float m, float *e, ptr
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
 #else
-    fx_ask_block(ask, n * (ptrdiff_t)sizeof(float));
+    fx_ask_block(ask, n * (ptrdiff_t)sizeof(float), into_l2);
     float buf[FX_BLOCK];
     float *eb = e ? e : buf;
     double s = 0.0;
@@ -475,17 +483,15 @@ FX_INLINE double fx_expf_nonpos_block_sum(const float *z, float m, float *e, ptr
 }
 
 FX_INLINE double fx_exp_nonpos_block_sum(const double *z, double m, double *e, ptrdiff_t n,
-                                         uintptr_t ask)
+                                         uintptr_t ask, int into_l2)
 {
 #if FX_EXP_X_AVAILABLE
     const __m512d mv = _mm512_set1_pd(m);
     __m512d s0 = _mm512_setzero_pd(), s1 = s0;
     ptrdiff_t c = 0;
     for (; c + 16 <= n; c += 16) {
-        if (ask) {
-            FX_PREFETCH_READ(ask, c * (ptrdiff_t)sizeof(double));
-            FX_PREFETCH_READ(ask, c * (ptrdiff_t)sizeof(double) + 64);
-        }
+        fx_ask_line(ask, c * (ptrdiff_t)sizeof(double), into_l2);
+        fx_ask_line(ask, c * (ptrdiff_t)sizeof(double) + 64, into_l2);
         const __m512d e0 = fx_exp_nonpos_x8(_mm512_sub_pd(_mm512_loadu_pd(z + c), mv));
         const __m512d e1 = fx_exp_nonpos_x8(_mm512_sub_pd(_mm512_loadu_pd(z + c + 8), mv));
         if (e) {
@@ -496,7 +502,7 @@ FX_INLINE double fx_exp_nonpos_block_sum(const double *z, double m, double *e, p
         s1 = _mm512_add_pd(s1, e1);
     }
     for (; c < n; c += 8) {
-        if (ask) FX_PREFETCH_READ(ask, c * (ptrdiff_t)sizeof(double));
+        fx_ask_line(ask, c * (ptrdiff_t)sizeof(double), into_l2);
         const __mmask8 k = n - c >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - c)) - 1u);
         const __m512d x = _mm512_sub_pd(_mm512_maskz_loadu_pd(k, z + c), mv);
         const __m512d ek = _mm512_maskz_mov_pd(k, fx_exp_nonpos_x8(x));
@@ -505,7 +511,7 @@ FX_INLINE double fx_exp_nonpos_block_sum(const double *z, double m, double *e, p
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 #else
-    fx_ask_block(ask, n * (ptrdiff_t)sizeof(double));
+    fx_ask_block(ask, n * (ptrdiff_t)sizeof(double), into_l2);
     double s = 0.0;
     if (e) {
         FX_PRAGMA(omp simd reduction(+:s))
